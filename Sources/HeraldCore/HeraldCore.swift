@@ -1,0 +1,1 @@
+// Herald core: configuration, integrations and delivery.
