@@ -12,8 +12,9 @@ final class InstanceContext: Sendable {
     let keyValueStore: any PluginKeyValueStore
     let clock: @Sendable () -> Int64
     let lastError = Mutex<String?>(nil)
-    /// Exchanges currently inside a hook; pointers outside this set are refused.
-    let liveExchanges = Mutex<Set<UInt>>([])
+    /// Exchanges currently inside a hook, by handle. A handle is a number that is never reused,
+    /// so a pointer a plugin kept past its hook can never alias a later exchange.
+    let liveExchanges = Mutex<(next: UInt, live: [UInt: Exchange])>((1, [:]))
 
     init(pluginID: String, instanceName: String, environment: PluginHostEnvironment) {
         self.pluginID = pluginID
@@ -28,16 +29,18 @@ final class InstanceContext: Sendable {
 
     /// Runs `body` with a live exchange pointer the plugin may use during the call.
     func withExchange<T>(_ exchange: Exchange, _ body: (OpaquePointer) -> T) -> T {
-        let pointer = Unmanaged.passUnretained(exchange).toOpaque()
-        let address = UInt(bitPattern: pointer)
-        liveExchanges.withLock { _ = $0.insert(address) }
-        defer { liveExchanges.withLock { _ = $0.remove(address) } }
-        return withExtendedLifetime(exchange) { body(OpaquePointer(pointer)) }
+        let handle = liveExchanges.withLock { table in
+            let handle = table.next
+            table.next += 1
+            table.live[handle] = exchange
+            return handle
+        }
+        defer { liveExchanges.withLock { _ = $0.live.removeValue(forKey: handle) } }
+        return body(OpaquePointer(bitPattern: handle)!)
     }
 
     func exchange(_ pointer: UnsafeMutableRawPointer?) -> Exchange? {
-        guard let pointer, liveExchanges.withLock({ $0.contains(UInt(bitPattern: pointer)) }) else { return nil }
-        return Unmanaged<Exchange>.fromOpaque(pointer).takeUnretainedValue()
+        liveExchanges.withLock { $0.live[UInt(bitPattern: pointer)] }
     }
 }
 

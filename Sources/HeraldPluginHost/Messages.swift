@@ -156,12 +156,27 @@ public struct InboundAction: Sendable, Equatable {
     public var via: String
     public var snoozeMinutes: UInt32
     public var note: String
+    public init(kind: Kind, incidentID: String, callbackToken: String = "", actor: String = "", via: String = "",
+                snoozeMinutes: UInt32 = 0, note: String = "") {
+        self.kind = kind
+        self.incidentID = incidentID
+        self.callbackToken = callbackToken
+        self.actor = actor
+        self.via = via
+        self.snoozeMinutes = snoozeMinutes
+        self.note = note
+    }
 }
 
 public struct CallbackReply: Sendable, Equatable {
     public var status: Int32
     public var contentType: String
     public var body: [UInt8]
+    public init(status: Int32, contentType: String, body: [UInt8]) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+    }
 }
 
 /// What `parse_callback` decided.

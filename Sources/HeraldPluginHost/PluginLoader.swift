@@ -221,6 +221,9 @@ public enum PluginLoader {
                     "\(path): needs \(needed), which the dynamic loader cannot find (check with: ldd \(path))")
             }
         }
+        if error.contains("cannot dynamically load position-independent executable") {
+            return PluginLoadError(.notELF, path: path, "\(path): is an executable, not a shared object (link it with -shared)")
+        }
         if let range = error.range(of: "undefined symbol: ") {
             let symbol = error[range.upperBound...].split(separator: " ").first.map(String.init) ?? "?"
             return PluginLoadError(.missingDependency, path: path,

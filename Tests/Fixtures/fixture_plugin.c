@@ -80,7 +80,7 @@ static void hex(const uint8_t *in, size_t n, char *out) {
 
 static int32_t create(const herald_host_api *host, herald_str config, void **out) {
 #ifdef FIXTURE_CREATE_FAILS
-    (void)config; (void)out;
+    (void)config; (void)out; (void)json_field;
     host->set_error(S("setting 'url' points at a host the fixture refuses"));
     return 7;
 #else
