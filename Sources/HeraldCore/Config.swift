@@ -1,0 +1,346 @@
+import Foundation
+import HeraldPluginHost
+import Yams
+
+/// `herald.yaml`: where plugins live, which integrations exist, where the store is.
+///
+/// ```yaml
+/// plugin_dirs: [.build/plugins]
+/// store: {path: data/herald.sqlite}
+/// integrations:
+///   - name: ops-webhook
+///     plugin: webhook
+///     settings: {url: "https://hooks.example.com/herald", secret: "${WEBHOOK_SECRET}"}
+///     egress: {allow: [hooks.example.com], allow_loopback: false}
+///     proxy: http://proxy.internal:3128
+/// ```
+/// Relative paths are relative to the file. `${NAME}` in any string takes the environment
+/// variable NAME; such values are secrets and never printed.
+public struct HeraldConfig: Sendable {
+    public struct Location: Sendable, Equatable {
+        public let line: Int
+        public let column: Int
+    }
+
+    public struct Integration: Sendable {
+        public var name: String
+        public var plugin: String
+        public var settings: JSONValue
+        /// Settings paths whose values came from the environment: secrets whatever the schema says.
+        public var environmentPaths: Set<String>
+        public var allowHosts: [String]
+        public var allowLoopback: Bool
+        public var proxy: String?
+        public var caFile: String?
+        /// Where each settings path is in the file, for error messages.
+        public var locations: [String: Location]
+        public var index: Int
+    }
+
+    public var file: String
+    public var pluginDirectories: [String]
+    public var storePath: String
+    public var integrations: [Integration]
+
+    public func integration(named name: String) -> Integration? { integrations.first { $0.name == name } }
+
+    /// Reads and checks the structure of a config file (plugin settings are checked later,
+    /// against each plugin's schema, by `validate(against:)`).
+    public static func load(file: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigErrors) -> HeraldConfig {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ConfigErrors(errors: [ConfigError(file: file, line: 0, column: 0, key: "", message: "cannot read the file")])
+        }
+        return try parse(String(decoding: data, as: UTF8.self), file: file, environment: environment)
+    }
+
+    public static func parse(_ text: String, file: String, environment: [String: String]) throws(ConfigErrors) -> HeraldConfig {
+        var reader = Reader(file: file, environment: environment)
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw ConfigErrors(errors: [reader.syntaxError(error)])
+        } catch {
+            throw ConfigErrors(errors: [ConfigError(file: file, line: 0, column: 0, key: "", message: "\(error)")])
+        }
+        let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        var config = HeraldConfig(file: file, pluginDirectories: [], storePath: base + "/data/herald.sqlite", integrations: [])
+        guard let root, let top = reader.mapping(root, "", known: ["plugin_dirs", "store", "integrations"]) else {
+            throw ConfigErrors(errors: reader.errors.isEmpty
+                ? [ConfigError(file: file, line: 0, column: 0, key: "", message: "is empty; see herald.example.yaml")] : reader.errors)
+        }
+        if let dirs = top["plugin_dirs"] {
+            config.pluginDirectories = reader.strings(dirs, "plugin_dirs").map { resolve($0, against: base) }
+        } else {
+            reader.fail(root, "", "needs 'plugin_dirs', the folders that hold plugins")
+        }
+        if let store = top["store"], let members = reader.mapping(store, "store", known: ["path"]) {
+            if let path = members["path"], let text = reader.string(path, "store.path") { config.storePath = resolve(text, against: base) }
+        }
+        if let list = top["integrations"] {
+            var seen: [String: Int] = [:]
+            for (i, node) in reader.sequence(list, "integrations").enumerated() {
+                guard let integration = reader.integration(node, index: i, base: base) else { continue }
+                if let first = seen[integration.name] {
+                    reader.fail(node, "integrations[\(i)].name", "'\(integration.name)' is already the name of integrations[\(first)]")
+                }
+                seen[integration.name] = i
+                config.integrations.append(integration)
+            }
+        }
+        if !reader.errors.isEmpty { throw ConfigErrors(errors: reader.errors) }
+        return config
+    }
+
+    private static func resolve(_ path: String, against base: String) -> String {
+        path.hasPrefix("/") ? path : URL(fileURLWithPath: base).appendingPathComponent(path).standardizedFileURL.path
+    }
+
+    /// Checks every integration against its plugin: the plugin exists, and the settings match
+    /// its schema. Returns all problems found.
+    public func validate(against registry: PluginRegistry) -> [ConfigError] {
+        var errors: [ConfigError] = []
+        for integration in integrations {
+            let key = "integrations[\(integration.index)]"
+            guard let plugin = registry[integration.plugin] else {
+                let known = registry.plugins.keys.sorted().joined(separator: ", ")
+                let at = integration.locations["@plugin"] ?? Location(line: 0, column: 0)
+                errors.append(ConfigError(file: file, line: at.line, column: at.column, key: key + ".plugin",
+                    message: "no plugin '\(integration.plugin)' is loaded (loaded: \(known.isEmpty ? "none" : known))"))
+                continue
+            }
+            for violation in plugin.descriptor.configSchema.validate(integration.settings) {
+                // A missing key is reported where its parent is; anything else where it is.
+                let at = integration.locations[violation.path] ?? integration.locations[parent(of: violation.path)]
+                    ?? integration.locations["@settings"] ?? Location(line: 0, column: 0)
+                errors.append(ConfigError(file: file, line: at.line, column: at.column, key: "\(key).settings.\(violation.path)",
+                                          message: violation.message))
+            }
+        }
+        return errors
+    }
+
+    private func parent(of path: String) -> String {
+        guard let dot = path.lastIndex(of: ".") else { return "@settings" }
+        return String(path[..<dot])
+    }
+}
+
+extension HeraldConfig.Integration {
+    /// Paths that must never be shown: the plugin's `writeOnly` settings and `${ENV}` values.
+    public func secretPaths(schema: JSONSchema?) -> Set<String> {
+        environmentPaths.union(schema?.secretPaths ?? [])
+    }
+
+    /// The settings with every secret replaced, for display.
+    public func redactedSettings(schema: JSONSchema?) -> JSONValue {
+        let secrets = secretPaths(schema: schema)
+        func walk(_ value: JSONValue, _ path: String) -> JSONValue {
+            if secrets.contains(path) || secrets.contains(wildcard(path)) { return .string("(secret)") }
+            switch value {
+            case .object(let members):
+                return .object(members.reduce(into: [:]) { $0[$1.key] = walk($1.value, path.isEmpty ? $1.key : "\(path).\($1.key)") })
+            case .array(let items):
+                return .array(items.enumerated().map { walk($1, "\(path)[\($0)]") })
+            default:
+                return value
+            }
+        }
+        return walk(settings, "")
+    }
+
+    private func wildcard(_ path: String) -> String {
+        guard let dot = path.lastIndex(of: ".") else { return path }
+        return path[..<dot] + ".*"
+    }
+}
+
+/// Walks the YAML tree, collecting errors with their marks instead of stopping at the first.
+private struct Reader {
+    let file: String
+    let environment: [String: String]
+    var errors: [ConfigError] = []
+
+    init(file: String, environment: [String: String]) {
+        self.file = file
+        self.environment = environment
+    }
+
+    mutating func fail(_ node: Node, _ key: String, _ message: String) {
+        let mark = node.mark
+        errors.append(ConfigError(file: file, line: mark?.line ?? 0, column: mark?.column ?? 0, key: key, message: message))
+    }
+
+    func syntaxError(_ error: YamlError) -> ConfigError {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return ConfigError(file: file, line: mark.line, column: mark.column, key: "", message: "YAML syntax error: \(problem)")
+        default:
+            return ConfigError(file: file, line: 0, column: 0, key: "", message: "YAML error: \(error)")
+        }
+    }
+
+    /// A mapping's members by key; unknown and duplicate keys are errors.
+    mutating func mapping(_ node: Node, _ key: String, known: [String]) -> [String: Node]? {
+        guard let mapping = node.mapping else {
+            fail(node, key, "must be a mapping (key: value)")
+            return nil
+        }
+        var members: [String: Node] = [:]
+        for (k, v) in mapping {
+            let name = k.string ?? ""
+            let path = key.isEmpty ? name : "\(key).\(name)"
+            if !known.contains(name) {
+                fail(k, path, "unknown key '\(name)' (known: \(known.joined(separator: ", ")))")
+            } else if members[name] != nil {
+                fail(k, path, "appears twice")
+            } else {
+                members[name] = v
+            }
+        }
+        return members
+    }
+
+    mutating func sequence(_ node: Node, _ key: String) -> [Node] {
+        guard let sequence = node.sequence else {
+            fail(node, key, "must be a list")
+            return []
+        }
+        return Array(sequence)
+    }
+
+    /// A scalar string with `${ENV}` substituted.
+    mutating func string(_ node: Node, _ key: String) -> String? {
+        guard let scalar = node.scalar else {
+            fail(node, key, "must be a string")
+            return nil
+        }
+        var fromEnvironment = false
+        return substitute(scalar.string, node, key, &fromEnvironment)
+    }
+
+    mutating func strings(_ node: Node, _ key: String) -> [String] {
+        sequence(node, key).enumerated().compactMap { string($1, "\(key)[\($0)]") }
+    }
+
+    mutating func bool(_ node: Node, _ key: String) -> Bool? {
+        guard let value = node.bool else {
+            fail(node, key, "must be true or false")
+            return nil
+        }
+        return value
+    }
+
+    /// Replaces `${NAME}` with the environment's value; sets `fromEnvironment` when it did.
+    private mutating func substitute(_ text: String, _ node: Node, _ key: String, _ fromEnvironment: inout Bool) -> String? {
+        guard text.contains("${") else { return text }
+        var result = ""
+        var rest = Substring(text)
+        while let start = rest.range(of: "${") {
+            result += rest[..<start.lowerBound]
+            guard let end = rest[start.upperBound...].firstIndex(of: "}") else {
+                fail(node, key, "has '${' without a closing '}'")
+                return nil
+            }
+            let name = String(rest[start.upperBound..<end])
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+                fail(node, key, "'${\(name)}' is not a valid environment variable reference")
+                return nil
+            }
+            guard let value = environment[name] else {
+                fail(node, key, "environment variable \(name) is not set")
+                return nil
+            }
+            result += value
+            fromEnvironment = true
+            rest = rest[rest.index(after: end)...]
+        }
+        return result + rest
+    }
+
+    mutating func integration(_ node: Node, index: Int, base: String) -> HeraldConfig.Integration? {
+        let key = "integrations[\(index)]"
+        guard let members = mapping(node, key, known: ["name", "plugin", "settings", "egress", "proxy", "ca_file"]) else { return nil }
+        var locations: [String: HeraldConfig.Location] = [:]
+        func location(_ n: Node) -> HeraldConfig.Location { HeraldConfig.Location(line: n.mark?.line ?? 0, column: n.mark?.column ?? 0) }
+
+        guard let nameNode = members["name"] else { fail(node, key, "needs a 'name'"); return nil }
+        guard let name = string(nameNode, key + ".name") else { return nil }
+        if name.isEmpty || !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) {
+            fail(nameNode, key + ".name", "must be letters, digits, '-' or '_' (got '\(name)')")
+        }
+        guard let pluginNode = members["plugin"] else { fail(node, key, "needs a 'plugin' (a plugin id such as webhook)"); return nil }
+        guard let plugin = string(pluginNode, key + ".plugin") else { return nil }
+        locations["@plugin"] = location(pluginNode)
+
+        var settings = JSONValue.object([:])
+        var environmentPaths: Set<String> = []
+        if let settingsNode = members["settings"] {
+            locations["@settings"] = location(settingsNode)
+            settings = json(settingsNode, key + ".settings", "", &locations, &environmentPaths) ?? .object([:])
+            if case .object = settings {} else { fail(settingsNode, key + ".settings", "must be a mapping") }
+        } else {
+            locations["@settings"] = location(node)
+        }
+
+        var allowHosts: [String] = []
+        var allowLoopback = false
+        if let egressNode = members["egress"], let egress = mapping(egressNode, key + ".egress", known: ["allow", "allow_loopback"]) {
+            if let allow = egress["allow"] {
+                allowHosts = strings(allow, key + ".egress.allow")
+                for (i, host) in allowHosts.enumerated() where host.isEmpty || host.contains("/") || host.contains(":") && !host.hasPrefix("[") && host.split(separator: ":").count == 2 {
+                    fail(allow, "\(key).egress.allow[\(i)]", "'\(host)' must be a host name (no scheme, path or port)")
+                }
+            }
+            if let loopback = egress["allow_loopback"] { allowLoopback = bool(loopback, key + ".egress.allow_loopback") ?? false }
+        }
+        var proxy: String?
+        if let proxyNode = members["proxy"], let text = string(proxyNode, key + ".proxy") {
+            let scheme = text.split(separator: ":").first.map { $0.lowercased() } ?? ""
+            if !["http", "https", "socks5", "socks5h"].contains(scheme) || !text.contains("://") {
+                fail(proxyNode, key + ".proxy", "must be a proxy URL such as http://proxy.internal:3128 (http, https, socks5 or socks5h)")
+            }
+            proxy = text
+        }
+        var caFile: String?
+        if let caNode = members["ca_file"], let text = string(caNode, key + ".ca_file") {
+            let path = text.hasPrefix("/") ? text : URL(fileURLWithPath: base).appendingPathComponent(text).standardizedFileURL.path
+            if !FileManager.default.fileExists(atPath: path) { fail(caNode, key + ".ca_file", "\(path) does not exist") }
+            caFile = path
+        }
+        return HeraldConfig.Integration(name: name, plugin: plugin, settings: settings, environmentPaths: environmentPaths,
+                                        allowHosts: allowHosts, allowLoopback: allowLoopback, proxy: proxy, caFile: caFile,
+                                        locations: locations, index: index)
+    }
+
+    /// YAML → JSON for plugin settings, remembering where each path was.
+    private mutating func json(_ node: Node, _ key: String, _ path: String, _ locations: inout [String: HeraldConfig.Location],
+                               _ environmentPaths: inout Set<String>) -> JSONValue? {
+        if !path.isEmpty { locations[path] = HeraldConfig.Location(line: node.mark?.line ?? 0, column: node.mark?.column ?? 0) }
+        let fullKey = path.isEmpty ? key : "\(key).\(path)"
+        switch node {
+        case .mapping(let mapping):
+            var members: [String: JSONValue] = [:]
+            for (k, v) in mapping {
+                guard let name = k.string else { fail(k, fullKey, "keys must be strings"); continue }
+                if members[name] != nil { fail(k, "\(fullKey).\(name)", "appears twice"); continue }
+                members[name] = json(v, key, path.isEmpty ? name : "\(path).\(name)", &locations, &environmentPaths)
+            }
+            return .object(members)
+        case .sequence(let sequence):
+            return .array(sequence.enumerated().compactMap { json($1, key, "\(path)[\($0)]", &locations, &environmentPaths) })
+        case .scalar(let scalar):
+            // Only plain scalars are typed (YAML core schema); quoted ones are always strings.
+            if scalar.style == .plain {
+                if node.null != nil { return .null }
+                if let b = node.bool { return .bool(b) }
+                if let i = node.int { return .number(Double(i)) }
+                if let f = node.float { return .number(f) }
+            }
+            var fromEnvironment = false
+            let text = substitute(scalar.string, node, fullKey, &fromEnvironment)
+            if fromEnvironment { environmentPaths.insert(path) }
+            return text.map(JSONValue.string)
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import HeraldHTTP
+import HeraldPluginHost
+import Logging
+
+/// How one delivery ended.
+public enum DeliveryOutcome: Sendable, Equatable, Error {
+    case delivered(providerID: String?)
+    /// Try again later; `afterMilliseconds` is the provider's hint when it gave one.
+    case retry(afterMilliseconds: UInt64?, reason: String)
+    case failed(reason: String)
+}
+
+/// One request made during a delivery, for the delivery record. URLs keep only scheme and host:
+/// webhook paths and queries often carry the credential.
+public struct ExchangeRecord: Sendable {
+    public var target: String
+    public var status: Int?
+    public var seconds: Double
+    public var error: String?
+}
+
+public struct DeliveryResult: Sendable {
+    public var outcome: DeliveryOutcome
+    public var exchanges: [ExchangeRecord]
+}
+
+/// Runs the sans-I/O loop: the plugin describes a request, the engine performs it, the plugin
+/// reads the response and decides: delivered, another request, retry later, or failed.
+public struct Deliverer: Sendable {
+    public let engine: TransferEngine
+    public var logger: Logger
+    /// A plugin that keeps asking for requests is stopped here (token fetch + send needs 2).
+    public static let maxRequestsPerDelivery = 8
+    public static let defaultTimeoutMilliseconds = 15_000
+
+    public init(engine: TransferEngine, logger: Logger = Logger(label: "herald.delivery")) {
+        self.engine = engine
+        self.logger = logger
+    }
+
+    public func deliver(_ message: OutgoingMessage, through integration: Integration) async -> DeliveryResult {
+        let prepared = PreparedMessage(message)
+        var exchanges: [ExchangeRecord] = []
+        var step = integration.instance.prepare(prepared)
+        for _ in 0..<Self.maxRequestsPerDelivery {
+            switch step {
+            case .delivered(let id): return DeliveryResult(outcome: .delivered(providerID: id), exchanges: exchanges)
+            case .retry(let after, let reason): return DeliveryResult(outcome: .retry(afterMilliseconds: after, reason: reason), exchanges: exchanges)
+            case .failed(let reason): return DeliveryResult(outcome: .failed(reason: reason), exchanges: exchanges)
+            case .request(let request):
+                switch await perform(request, integration, &exchanges) {
+                case .success(let response): step = integration.instance.onResponse(prepared, response)
+                case .failure(let outcome): return DeliveryResult(outcome: outcome, exchanges: exchanges)
+                }
+            }
+        }
+        return DeliveryResult(outcome: .failed(reason: "plugin bug: more than \(Self.maxRequestsPerDelivery) requests for one message"),
+                              exchanges: exchanges)
+    }
+
+    /// Runs an admin action (`invoke_action`) to completion, performing the requests it asks for.
+    public func runAction(_ action: String, input: String, on integration: Integration) async -> Result<String, DeliveryOutcome> {
+        var exchanges: [ExchangeRecord] = []
+        var step = integration.instance.invokeAction(action, input: input, response: nil)
+        for _ in 0..<Self.maxRequestsPerDelivery {
+            switch step {
+            case .done(let output): return .success(output)
+            case .failed(let reason): return .failure(.failed(reason: reason))
+            case .request(let request):
+                switch await perform(request, integration, &exchanges) {
+                case .success(let response): step = integration.instance.invokeAction(action, input: input, response: response)
+                case .failure(let outcome): return .failure(outcome)
+                }
+            }
+        }
+        return .failure(.failed(reason: "plugin bug: more than \(Self.maxRequestsPerDelivery) requests for one action"))
+    }
+
+    private func perform(_ request: PluginRequest, _ integration: Integration, _ exchanges: inout [ExchangeRecord]) async -> Result<PluginResponse, DeliveryOutcome> {
+        let timeout = request.timeoutMilliseconds == 0 ? Self.defaultTimeoutMilliseconds : Int(request.timeoutMilliseconds)
+        let transfer: TransferRequest = switch request.kind {
+        case .http:
+            .http(method: request.method, url: request.url, headers: request.headers.map { HTTPHeader(name: $0.name, value: $0.value) },
+                  body: request.body, timeoutMilliseconds: timeout)
+        case .smtp:
+            .smtp(url: request.url, mailFrom: request.mailFrom, recipients: request.recipients, payload: request.body, timeoutMilliseconds: timeout)
+        }
+        let target = Self.redacted(request.url)
+        let started = ContinuousClock.now
+        do {
+            let response = try await engine.perform(transfer, options: integration.options)
+            exchanges.append(ExchangeRecord(target: target, status: response.status, seconds: response.totalSeconds, error: nil))
+            logger.debug("response", metadata: ["integration": "\(integration.name)", "target": "\(target)", "status": "\(response.status)"])
+            return .success(PluginResponse(status: Int32(clamping: response.status), headers: response.headers.map { HeaderField($0.name, $0.value) },
+                                           body: response.body, tag: request.tag, bodyTruncated: response.bodyTruncated))
+        } catch {
+            let elapsed = started.duration(to: .now)
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            exchanges.append(ExchangeRecord(target: target, status: nil, seconds: seconds, error: error.message))
+            logger.warning("transfer failed", metadata: ["integration": "\(integration.name)", "target": "\(target)", "error": "\(error.message)"])
+            // Network trouble is worth retrying; a policy or request problem is not.
+            if error.isTransient || error.code == .tlsFailed {
+                return .failure(.retry(afterMilliseconds: nil, reason: error.message))
+            }
+            return .failure(.failed(reason: error.message))
+        }
+    }
+
+    /// scheme://host[:port] — paths and queries of webhook URLs are credentials.
+    static func redacted(_ url: String) -> String {
+        guard let components = URLComponents(string: url), let scheme = components.scheme, let host = components.host else { return "(unparsable URL)" }
+        return components.port.map { "\(scheme)://\(host):\($0)" } ?? "\(scheme)://\(host)"
+    }
+}

@@ -1,1 +1,0 @@
-// Herald core: configuration, integrations and delivery.
