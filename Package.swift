@@ -48,8 +48,10 @@ let package = Package(
             dependencies: ["HeraldCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .target(name: "SwiftFixturePlugin", dependencies: ["CHeraldPlugin"]),
-        .testTarget(name: "HeraldPluginHostTests", dependencies: ["HeraldPluginHost", "CHeraldPlugin"]),
+        // Fixture builders and mock-server launchers shared by the test targets.
+        .target(name: "HeraldTestSupport", dependencies: ["HeraldPluginHost"], path: "Tests/HeraldTestSupport"),
+        .testTarget(name: "HeraldPluginHostTests", dependencies: ["HeraldPluginHost", "CHeraldPlugin", "HeraldTestSupport"]),
         .testTarget(name: "HeraldHTTPTests", dependencies: ["HeraldHTTP"]),
-        .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "herald"]),
+        .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "HeraldTestSupport"]),
     ]
 )

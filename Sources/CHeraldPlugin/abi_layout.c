@@ -91,7 +91,7 @@ PIN_FIELD(herald_action, via, 56)
 PIN_FIELD(herald_action, snooze_minutes, 72)
 PIN_FIELD(herald_action, reserved0, 76)
 PIN_FIELD(herald_action, note, 80)
-PIN_SIZE(herald_host_api, 184, 8)
+PIN_SIZE(herald_host_api, 192, 8)
 PIN_FIELD(herald_host_api, struct_size, 0)
 PIN_FIELD(herald_host_api, abi_minor, 4)
 PIN_FIELD(herald_host_api, log, 8)
@@ -116,6 +116,7 @@ PIN_FIELD(herald_host_api, set_reason, 152)
 PIN_FIELD(herald_host_api, add_action, 160)
 PIN_FIELD(herald_host_api, set_reply, 168)
 PIN_FIELD(herald_host_api, set_output, 176)
+PIN_FIELD(herald_host_api, config_get, 184)
 PIN_SIZE(herald_plugin, 200, 8)
 PIN_FIELD(herald_plugin, struct_size, 0)
 PIN_FIELD(herald_plugin, abi_major, 4)
@@ -238,7 +239,7 @@ const char *herald_abi_layout_table(void) {
         "herald_action.snooze_minutes 72\n"
         "herald_action.reserved0 76\n"
         "herald_action.note 80\n"
-        "herald_host_api 184 8\n"
+        "herald_host_api 192 8\n"
         "herald_host_api.struct_size 0\n"
         "herald_host_api.abi_minor 4\n"
         "herald_host_api.log 8\n"
@@ -263,6 +264,7 @@ const char *herald_abi_layout_table(void) {
         "herald_host_api.add_action 160\n"
         "herald_host_api.set_reply 168\n"
         "herald_host_api.set_output 176\n"
+        "herald_host_api.config_get 184\n"
         "herald_plugin 200 8\n"
         "herald_plugin.struct_size 0\n"
         "herald_plugin.abi_major 4\n"

@@ -155,6 +155,20 @@ extension HeraldConfig.Integration {
     }
 }
 
+/// The YAML 1.2 core schema's reading of a plain scalar; nil for a string. Written out because
+/// YAML 1.1 rules (sexagesimal numbers, `yes`/`no`) would turn URLs and words into numbers.
+func coreSchemaValue(_ text: String) -> JSONValue? {
+    func matches(_ pattern: String) -> Bool { text.range(of: "^(?:\(pattern))$", options: .regularExpression) != nil }
+    if matches("~|null|Null|NULL|") { return .null }
+    if matches("true|True|TRUE") { return .bool(true) }
+    if matches("false|False|FALSE") { return .bool(false) }
+    if matches("[-+]?[0-9]+") { return Double(text).map(JSONValue.number) }
+    if matches("0x[0-9a-fA-F]+") { return UInt64(text.dropFirst(2), radix: 16).map { .number(Double($0)) } }
+    if matches("0o[0-7]+") { return UInt64(text.dropFirst(2), radix: 8).map { .number(Double($0)) } }
+    if matches("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?") { return Double(text).map(JSONValue.number) }
+    return nil
+}
+
 /// Walks the YAML tree, collecting errors with their marks instead of stopping at the first.
 private struct Reader {
     let file: String
@@ -180,13 +194,20 @@ private struct Reader {
         }
     }
 
+    /// A mapping's values, and its key nodes (where a missing child is reported).
+    struct Members {
+        var values: [String: Node] = [:]
+        var keys: [String: Node] = [:]
+        subscript(name: String) -> Node? { values[name] }
+    }
+
     /// A mapping's members by key; unknown and duplicate keys are errors.
-    mutating func mapping(_ node: Node, _ key: String, known: [String]) -> [String: Node]? {
+    mutating func mapping(_ node: Node, _ key: String, known: [String]) -> Members? {
         guard let mapping = node.mapping else {
             fail(node, key, "must be a mapping (key: value)")
             return nil
         }
-        var members: [String: Node] = [:]
+        var members = Members()
         for (k, v) in mapping {
             let name = k.string ?? ""
             let path = key.isEmpty ? name : "\(key).\(name)"
@@ -195,7 +216,8 @@ private struct Reader {
             } else if members[name] != nil {
                 fail(k, path, "appears twice")
             } else {
-                members[name] = v
+                members.values[name] = v
+                members.keys[name] = k
             }
         }
         return members
@@ -276,7 +298,7 @@ private struct Reader {
         var settings = JSONValue.object([:])
         var environmentPaths: Set<String> = []
         if let settingsNode = members["settings"] {
-            locations["@settings"] = location(settingsNode)
+            locations["@settings"] = location(members.keys["settings"]!)
             settings = json(settingsNode, key + ".settings", "", &locations, &environmentPaths) ?? .object([:])
             if case .object = settings {} else { fail(settingsNode, key + ".settings", "must be a mapping") }
         } else {
@@ -330,13 +352,8 @@ private struct Reader {
         case .sequence(let sequence):
             return .array(sequence.enumerated().compactMap { json($1, key, "\(path)[\($0)]", &locations, &environmentPaths) })
         case .scalar(let scalar):
-            // Only plain scalars are typed (YAML core schema); quoted ones are always strings.
-            if scalar.style == .plain {
-                if node.null != nil { return .null }
-                if let b = node.bool { return .bool(b) }
-                if let i = node.int { return .number(Double(i)) }
-                if let f = node.float { return .number(f) }
-            }
+            // Only plain scalars are typed, by the YAML 1.2 core schema; quoted ones are strings.
+            if scalar.style == .plain, let typed = coreSchemaValue(scalar.string) { return typed }
             var fromEnvironment = false
             let text = substitute(scalar.string, node, fullKey, &fromEnvironment)
             if fromEnvironment { environmentPaths.insert(path) }

@@ -42,15 +42,21 @@ public struct Deliverer: Sendable {
     public func deliver(_ message: OutgoingMessage, through integration: Integration) async -> DeliveryResult {
         let prepared = PreparedMessage(message)
         var exchanges: [ExchangeRecord] = []
+        var lastResponse: PluginResponse?
         var step = integration.instance.prepare(prepared)
         for _ in 0..<Self.maxRequestsPerDelivery {
             switch step {
             case .delivered(let id): return DeliveryResult(outcome: .delivered(providerID: id), exchanges: exchanges)
-            case .retry(let after, let reason): return DeliveryResult(outcome: .retry(afterMilliseconds: after, reason: reason), exchanges: exchanges)
+            case .retry(let after, let reason):
+                // The plugin gave no hint: honour the response's own Retry-After.
+                let hint = after ?? lastResponse.flatMap { Self.retryAfter($0.headers, now: Date()) }
+                return DeliveryResult(outcome: .retry(afterMilliseconds: hint, reason: reason), exchanges: exchanges)
             case .failed(let reason): return DeliveryResult(outcome: .failed(reason: reason), exchanges: exchanges)
             case .request(let request):
                 switch await perform(request, integration, &exchanges) {
-                case .success(let response): step = integration.instance.onResponse(prepared, response)
+                case .success(let response):
+                    lastResponse = response
+                    step = integration.instance.onResponse(prepared, response)
                 case .failure(let outcome): return DeliveryResult(outcome: outcome, exchanges: exchanges)
                 }
             }
@@ -105,6 +111,24 @@ public struct Deliverer: Sendable {
             }
             return .failure(.failed(reason: error.message))
         }
+    }
+
+    /// A `Retry-After` header (delta seconds or an HTTP date) in milliseconds, capped at an hour.
+    static func retryAfter(_ headers: [HeaderField], now: Date) -> UInt64? {
+        guard let value = headers.last(where: { $0.name.lowercased() == "retry-after" })?.value.trimmingCharacters(in: .whitespaces) else { return nil }
+        let seconds: Double
+        if let delta = UInt64(value) {
+            seconds = Double(delta)
+        } else {
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "GMT")
+            formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+            guard let date = formatter.date(from: value) else { return nil }
+            seconds = date.timeIntervalSince(now)
+        }
+        guard seconds > 0 else { return nil }
+        return UInt64(min(seconds, 3600) * 1000)
     }
 
     /// scheme://host[:port] — paths and queries of webhook URLs are credentials.

@@ -11,14 +11,16 @@ final class InstanceContext: Sendable {
     let logger: Logger
     let keyValueStore: any PluginKeyValueStore
     let clock: @Sendable () -> Int64
+    let config: JSONValue
     let lastError = Mutex<String?>(nil)
     /// Exchanges currently inside a hook, by handle. A handle is a number that is never reused,
     /// so a pointer a plugin kept past its hook can never alias a later exchange.
     let liveExchanges = Mutex<(next: UInt, live: [UInt: Exchange])>((1, [:]))
 
-    init(pluginID: String, instanceName: String, environment: PluginHostEnvironment) {
+    init(pluginID: String, instanceName: String, config: JSONValue, environment: PluginHostEnvironment) {
         self.pluginID = pluginID
         self.instanceName = instanceName
+        self.config = config
         var logger = environment.logger
         logger[metadataKey: "plugin"] = .string(pluginID)
         logger[metadataKey: "integration"] = .string(instanceName)
@@ -135,6 +137,7 @@ enum HostFunction: CaseIterable {
     case log, setError, kvGet, kvSet, kvDelete, nowUnixMs, randomBytes, hmacSHA1, hmacSHA256, sha256, aesDecrypt
     case base64Encode, base64Decode, percentEncode, jsonEscape
     case setRequest, setProviderID, setRetryAfter, setReason, addAction, setReply, setOutput
+    case configGet
 
     var offset: Int {
         let path: PartialKeyPath<herald_host_api> =
@@ -161,6 +164,7 @@ enum HostFunction: CaseIterable {
             case .addAction: \.add_action
             case .setReply: \.set_reply
             case .setOutput: \.set_output
+            case .configGet: \.config_get
             }
         return MemoryLayout<herald_host_api>.offset(of: path)!
     }
@@ -178,7 +182,7 @@ enum HostFunction: CaseIterable {
         case .hmacSHA1, .hmacSHA256: (i32, [s, s, p])
         case .sha256: (i32, [s, p])
         case .aesDecrypt: (i32, [s, s, s, i32, p, u64, p])
-        case .base64Encode, .base64Decode, .percentEncode, .jsonEscape: (i32, [s, p, u64, p])
+        case .base64Encode, .base64Decode, .percentEncode, .jsonEscape, .configGet: (i32, [s, p, u64, p])
         case .setRequest: (i32, [p, p])
         case .setProviderID, .setReason, .setOutput: (i32, [p, s])
         case .setRetryAfter: (i32, [p, u64])
@@ -249,6 +253,9 @@ enum HostFunction: CaseIterable {
         case .base64Decode: output(HostCrypto.base64Decode(a.str(0).bytes), out: 1, cap: 2, len: 3)
         case .percentEncode: output(HostCrypto.percentEncode(a.str(0).bytes), out: 1, cap: 2, len: 3)
         case .jsonEscape: output(HostCrypto.jsonEscape(a.str(0).bytes), out: 1, cap: 2, len: 3)
+        case .configGet:
+            guard let value = ctx.config.value(at: a.str(0).string) else { return status(HERALD_ERR_NOT_FOUND) }
+            output(Array((value.stringValue ?? value.jsonText).utf8), out: 1, cap: 2, len: 3)
 
         case .setRequest, .setProviderID, .setRetryAfter, .setReason, .addAction, .setReply, .setOutput:
             guard let exchange = ctx.exchange(a.pointer(0)) else { return status(HERALD_ERR_STATE) }

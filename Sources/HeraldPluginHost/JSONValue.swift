@@ -39,6 +39,20 @@ public enum JSONValue: Sendable, Hashable {
         return nil
     }
 
+    /// The value at a dotted path: "headers.Authorization", "chat_ids.0"; "" is the whole value.
+    public func value(at path: String) -> JSONValue? {
+        if path.isEmpty { return self }
+        var current = self
+        for part in path.split(separator: ".", omittingEmptySubsequences: false) {
+            switch current {
+            case .object(let members): guard let next = members[String(part)] else { return nil }; current = next
+            case .array(let items): guard let i = Int(part), items.indices.contains(i) else { return nil }; current = items[i]
+            default: return nil
+            }
+        }
+        return current
+    }
+
     public var stringValue: String? {
         if case .string(let s) = self { return s }
         return nil

@@ -20,13 +20,12 @@ public final class PluginInstance: @unchecked Sendable {
         plugin: LoadedPlugin, name: String, config: JSONValue, environment: PluginHostEnvironment
     ) throws(PluginLoadError) -> PluginInstance {
         let violations = plugin.descriptor.configSchema.validate(config)
-        if let first = violations.first {
+        if !violations.isEmpty {
             let all = violations.map { "setting \($0.description)" }.joined(separator: "; ")
-            _ = first
             throw PluginLoadError(.invalidConfig, path: plugin.path,
                 "integration '\(name)' (plugin \(plugin.descriptor.id)): \(all)")
         }
-        let context = InstanceContext(pluginID: plugin.descriptor.id, instanceName: name, environment: environment)
+        let context = InstanceContext(pluginID: plugin.descriptor.id, instanceName: name, config: config, environment: environment)
         guard let api = HostAPITable(context: context) else {
             throw PluginLoadError(.createFailed, path: plugin.path, "integration '\(name)': libffi could not build the host API table")
         }

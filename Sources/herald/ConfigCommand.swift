@@ -15,9 +15,9 @@ extension Herald.Config {
         @Argument(help: "The config file.") var file: String = "herald.yaml"
 
         func run() async throws {
-            var options = ConfigOptions()
-            options.path = file
-            let config = try options.load()
+            bootstrapLogging(verbose: false)
+            let config: HeraldConfig
+            do { config = try HeraldConfig.load(file: file) } catch { throw CLIError(error.description) }
             let registry = PluginRegistry.load(directories: config.pluginDirectories)
             var failed = false
             for problem in registry.problems {

@@ -313,6 +313,16 @@ static int32_t invoke_action(void *p, herald_str action, herald_str input, const
         h->set_output(ex, (herald_str){out, (size_t)n});
         return HERALD_OUTCOME_DELIVERED;
     }
+    if (str_eq(action, "config")) {
+        uint8_t value[512], escaped[3072];
+        size_t n = 0, en = 0;
+        int32_t st = h->config_get(input, value, sizeof value, &n);
+        if (st != HERALD_OK) n = 0;
+        h->json_escape((herald_str){(const char *)value, n}, escaped, sizeof escaped, &en);
+        int len = snprintf(out, sizeof out, "{\"status\":%d,\"value\":\"%.*s\"}", st, (int)en, (const char *)escaped);
+        h->set_output(ex, (herald_str){out, (size_t)len});
+        return HERALD_OUTCOME_DELIVERED;
+    }
     if (str_eq(action, "max-concurrency")) {
         int n = snprintf(out, sizeof out, "{\"max\":%d}", atomic_exchange(&max_inside_prepare, 0));
         h->set_output(ex, (herald_str){out, (size_t)n});

@@ -1,5 +1,6 @@
 import Foundation
 import HeraldPluginHost
+import HeraldTestSupport
 import Testing
 
 @Suite("Plugin instances and the host API")
@@ -126,6 +127,15 @@ struct InstanceTests {
         // TTL: 1000 ms.
         clock.advance(1001)
         #expect(try action(i, "kv-read", "short")["status"]?.numberValue == -3)
+    }
+
+    @Test func configSettingsAreReadableByPath() throws {
+        let i = try instance(config: .object(["url": .string("https://fixture.example.com/x"), "token": .string("s3cret"), "count": .number(3)]))
+        #expect(try action(i, "config", "url")["value"]?.stringValue == "https://fixture.example.com/x")
+        #expect(try action(i, "config", "count")["value"]?.stringValue == "3")
+        #expect(try action(i, "config", "")["value"]?.stringValue == #"{"count":3,"token":"s3cret","url":"https://fixture.example.com/x"}"#)
+        #expect(try action(i, "config", "missing")["status"]?.numberValue == -3)
+        #expect(try action(i, "config", "url.deeper")["status"]?.numberValue == -3)
     }
 
     @Test func hostFunctionsWorkFromAPluginThread() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import HeraldPluginHost
+import HeraldTestSupport
 import Testing
 
 @Suite("Loading plugins")

@@ -212,7 +212,11 @@ typedef enum herald_link_kind {
     HERALD_LINK_OTHER = 5
 } herald_link_kind;
 
-/** A link to show as a button or a markup link. `url` is a signed browser link. */
+/**
+ * A link to show as a button or a markup link. `url` is a signed browser link.
+ * FROZEN: links come in an array, whose stride must never change, so this struct never grows;
+ * a later minor adds a parallel array instead. `struct_size` is sizeof(herald_link).
+ */
 typedef struct herald_link {
     uint32_t struct_size;
     int32_t kind;   /**< herald_link_kind */
@@ -222,7 +226,7 @@ typedef struct herald_link {
     herald_str callback_token;
 } herald_link;
 
-/** A person to @mention, resolved by the host through mapping tables. */
+/** A person to @mention, resolved by the host through mapping tables. FROZEN like herald_link. */
 typedef struct herald_mention {
     uint32_t struct_size;
     int32_t reserved0;
@@ -240,7 +244,10 @@ typedef struct herald_mention {
 typedef struct herald_message {
     uint32_t struct_size;
     int32_t event;              /**< herald_event */
-    /** Stable per delivery; identical across retries. Use it as an idempotency key. */
+    /**
+     * Stable per delivery; identical across retries. Use it as an idempotency key. At most 128
+     * bytes of [A-Za-z0-9._:-], so it is safe in headers, URLs and signed strings.
+     */
     herald_str idempotency_key;
     herald_str incident_id;
     uint64_t incident_number;
@@ -306,6 +313,9 @@ typedef struct herald_request {
 /**
  * The response to a request. BORROWED for the duration of `on_response`. Transport failures
  * (DNS, connect, TLS, timeout) never reach the plugin: the host retries those itself.
+ * Header names keep the case the server sent (compare them case-insensitively); a repeated
+ * header arrives as separate pairs, in order. When the plugin returns HERALD_OUTCOME_RETRY
+ * without calling `set_retry_after`, the host honours a `Retry-After` header itself.
  */
 typedef struct herald_response {
     uint32_t struct_size;
@@ -447,7 +457,7 @@ typedef struct herald_host_api {
 
     /* -- time and randomness ----------------------------------------------------------------- */
 
-    /** Wall-clock time in Unix milliseconds (tests may control it). */
+    /** Wall-clock time in Unix milliseconds, never negative (tests may control it). */
     int64_t (*now_unix_ms)(void);
 
     /** Fills `out` with `len` cryptographically secure random bytes. */
@@ -490,7 +500,8 @@ typedef struct herald_host_api {
     /**
      * Escapes `text` for use inside a JSON string (without the surrounding quotes): quote,
      * backslash and control characters; `<`, `>` and `&` as \u escapes so the result is also
-     * safe inside HTML. Invalid UTF-8 becomes U+FFFD.
+     * safe inside HTML. Invalid UTF-8 becomes U+FFFD. The output is at most 6 times the input
+     * length, so a buffer of that size never needs a second call.
      */
     int32_t (*json_escape)(herald_str text, uint8_t *HERALD_NULLABLE out, size_t cap,
                            size_t *out_len);
@@ -518,6 +529,16 @@ typedef struct herald_host_api {
 
     /** Sets the JSON result of an admin action. Copies. */
     int32_t (*set_output)(herald_exchange *exchange, herald_str json);
+
+    /* -- config ------------------------------------------------------------------------------ */
+
+    /**
+     * Reads one setting of this instance's config (already validated against the schema) by a
+     * dotted path: "url", "headers.Authorization", "chat_ids.0". A string comes back as its raw
+     * UTF-8 text (no quotes, no escapes); any other value as compact JSON text ("42", "true",
+     * "{...}"); the empty path gives the whole config. HERALD_ERR_NOT_FOUND if absent.
+     */
+    int32_t (*config_get)(herald_str path, uint8_t *HERALD_NULLABLE out, size_t cap, size_t *out_len);
 } herald_host_api;
 
 /* ---------------------------------------------------------------------------------------------
@@ -648,6 +669,16 @@ typedef struct herald_negotiate {
     /** Reserved for extension structs; NULL. */
     const void *HERALD_NULLABLE next;
 } herald_negotiate;
+
+/**
+ * The minor a plugin built from this header answers: the lower of its own and the host's.
+ * (Written as a function because `x < HERALD_ABI_MINOR` is `x < 0` while the minor is 0, which
+ * compilers flag.)
+ */
+static inline uint32_t herald_negotiated_minor(const herald_negotiate *negotiate) {
+    return negotiate->host_abi_minor > (uint32_t)HERALD_ABI_MINOR ? (uint32_t)HERALD_ABI_MINOR
+                                                                   : negotiate->host_abi_minor;
+}
 
 /** The type of the one exported function. */
 typedef const herald_plugin *HERALD_NULLABLE (*herald_plugin_entry_v1_fn)(

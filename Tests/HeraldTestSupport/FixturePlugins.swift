@@ -4,20 +4,21 @@ import Synchronization
 
 /// Builds the fixture plugins of Tests/Fixtures/fixture_plugin.c with -D variants, once per
 /// variant per test run, each into its own folder with a manifest.
-enum Fixtures {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-    static let source = repositoryRoot + "/Tests/Fixtures/fixture_plugin.c"
-    static let workDirectory: String = {
+public enum Fixtures {
+    public static let repositoryRoot = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    public static let source = repositoryRoot + "/Tests/Fixtures/fixture_plugin.c"
+    public static let workDirectory: String = {
         let dir = NSTemporaryDirectory() + "herald-fixtures-\(getpid())"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
     }()
     private static let built = Mutex<[String: String]>([:])
 
-    struct BuildError: Error, CustomStringConvertible { let description: String }
+    public struct BuildError: Error, CustomStringConvertible { public let description: String }
 
     /// Compiles a variant; returns the folder holding `<name>.so` and `manifest.json`.
-    static func build(_ name: String, defines: [String] = [], id: String = "fixture", version: String = "1.2.3",
+    public static func build(_ name: String, defines: [String] = [], id: String = "fixture", version: String = "1.2.3",
                       extraFlags: [String] = [], writeManifest: Bool = true) throws -> String {
         if let dir = built.withLock({ $0[name] }) { return dir }
         let dir = "\(workDirectory)/\(name)"
@@ -33,15 +34,15 @@ enum Fixtures {
         return dir
     }
 
-    static func manifest(id: String, version: String, library: String, channelKind: String = "webhook") -> String {
+    public static func manifest(id: String, version: String, library: String, channelKind: String = "webhook") -> String {
         #"{"id":"\#(id)","name":"Fixture","version":"\#(version)","abi_major":1,"library":"\#(library)","channel_kind":"\#(channelKind)"}"#
     }
 
-    static func library(_ name: String, defines: [String] = []) throws -> String {
+    public static func library(_ name: String, defines: [String] = []) throws -> String {
         "\(try build(name, defines: defines))/\(name).so"
     }
 
-    static func run(_ tool: String, _ arguments: [String]) throws {
+    public static func run(_ tool: String, _ arguments: [String]) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = arguments
@@ -56,7 +57,7 @@ enum Fixtures {
     }
 
     /// The Swift fixture, built by SwiftPM next to the test bundle.
-    static var swiftFixture: String? {
+    public static var swiftFixture: String? {
         let bundleDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
         for dir in [bundleDir, Bundle.main.bundleURL.deletingLastPathComponent().path] {
             let path = "\(dir)/libHeraldSwiftFixture.so"
@@ -67,12 +68,36 @@ enum Fixtures {
 }
 
 /// A clock the tests move by hand.
-final class ManualClock: Sendable {
+public final class ManualClock: Sendable {
     let now = Mutex<Int64>(1_700_000_000_000)
-    func advance(_ ms: Int64) { now.withLock { $0 += ms } }
-    var read: @Sendable () -> Int64 { { [self] in now.withLock { $0 } } }
+    public init() {}
+    public func advance(_ ms: Int64) { now.withLock { $0 += ms } }
+    public var read: @Sendable () -> Int64 { { [self] in now.withLock { $0 } } }
 }
 
-func environment(clock: ManualClock = ManualClock(), store: any PluginKeyValueStore = InMemoryKeyValueStore()) -> PluginHostEnvironment {
+public func environment(clock: ManualClock = ManualClock(), store: any PluginKeyValueStore = InMemoryKeyValueStore()) -> PluginHostEnvironment {
     PluginHostEnvironment(keyValueStore: store, clock: clock.read)
+}
+
+/// The plugins under Plugins/, built once per test run with scripts/build-plugins.sh: the same
+/// build operators and CI use.
+public enum BuiltPlugins {
+    private static let result = Mutex<Result<String, Fixtures.BuildError>?>(nil)
+
+    /// The directory holding `<id>/manifest.json` and `<id>/<id>.so` for every plugin.
+    public static func directory() throws -> String {
+        try result.withLock { cached in
+            if let cached { return try cached.get() }
+            let dir = Fixtures.workDirectory + "/plugins"
+            do {
+                try Fixtures.run("/bin/bash", [Fixtures.repositoryRoot + "/scripts/build-plugins.sh", dir])
+                cached = .success(dir)
+            } catch let error as Fixtures.BuildError {
+                cached = .failure(error)
+            } catch {
+                cached = .failure(Fixtures.BuildError(description: "\(error)"))
+            }
+            return try cached!.get()
+        }
+    }
 }

@@ -1,0 +1,202 @@
+import Foundation
+import HeraldHTTP
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Paths of the test fixtures, found from this file (through the symlinks a dev package may use).
+enum Fixtures {
+    static let testsDirectory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().resolvingSymlinksInPath()
+        .deletingLastPathComponent()
+    static let sinkScript = testsDirectory.appendingPathComponent("mocks/http_sink.py").path
+
+    static func executable(_ candidates: [String]) -> String? {
+        candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    static let openssl = executable(["/usr/bin/openssl", "/usr/local/bin/openssl"])
+    static let nginx = executable(["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"])
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A running `http_sink.py`. Stopped by `stop()`; if the test process dies, the sink exits when
+/// its stdin pipe closes.
+final class Sink: @unchecked Sendable {
+    let process: Process
+    let stdin: Pipe
+    let port: Int
+
+    init(_ arguments: [String] = []) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", Fixtures.sinkScript] + arguments
+        stdin = Pipe()
+        let stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        try process.run()
+        // The first line is "PORT <n>"; EOF first means the script failed to start.
+        var text = ""
+        while !text.contains("\n") {
+            let chunk = stdout.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        guard text.hasPrefix("PORT "), let port = Int(text.dropFirst(5).prefix { $0.isNumber }) else {
+            process.terminate()
+            throw TestFailure("http_sink.py did not report its port (got \(text.debugDescription))")
+        }
+        self.port = port
+    }
+
+    var base: String { "http://127.0.0.1:\(port)" }
+    var tlsBase: String { "https://127.0.0.1:\(port)" }
+    var smtpBase: String { "smtp://127.0.0.1:\(port)" }
+
+    /// Closing stdin makes the sink exit at once (it also unblocks SIGTERM, which a child
+    /// spawned from a Swift concurrency thread inherits blocked).
+    func stop() {
+        try? stdin.fileHandleForWriting.close()
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+    }
+
+    /// Connections accepted and requests recorded so far (read over a separate engine).
+    func stats() async throws -> (connections: Int, requests: [[String]]) {
+        let engine = TransferEngine()
+        defer { engine.shutdown() }
+        let options = TransferOptions.loopback
+        let stats = try await engine.perform(.get("\(base)/_stats"), options: options)
+        let requests = try await engine.perform(.get("\(base)/_requests"), options: options)
+        let statsDoc = try JSONSerialization.jsonObject(with: Data(stats.body)) as? [String: Any]
+        let list = try JSONSerialization.jsonObject(with: Data(requests.body)) as? [[String]]
+        return ((statsDoc?["connections"] as? Int) ?? -1, list ?? [])
+    }
+}
+
+/// Starts a sink, runs `body`, stops the sink.
+func withSink(_ arguments: [String] = [], _ body: (Sink) async throws -> Void) async throws {
+    let sink = try Sink(arguments)
+    defer { sink.stop() }
+    return try await body(sink)
+}
+
+/// Runs `body` with a fresh engine, shut down afterwards.
+func withEngine(_ body: (TransferEngine) async throws -> Void) async throws {
+    let engine = TransferEngine()
+    defer { engine.shutdown() }
+    return try await body(engine)
+}
+
+extension TransferOptions {
+    /// Allows 127.0.0.1 / localhost: the test servers all listen on loopback.
+    static var loopback: TransferOptions {
+        TransferOptions(egress: EgressPolicy(allowedHosts: ["127.0.0.1", "localhost"], allowLoopback: true))
+    }
+}
+
+extension TransferRequest {
+    static func get(_ url: String, timeout: Int = 5_000) -> TransferRequest {
+        .http(method: "GET", url: url, headers: [], body: [], timeoutMilliseconds: timeout)
+    }
+}
+
+/// Expects `body` to throw an `EngineError` with `code`; returns it for further checks.
+@discardableResult
+func expectError(
+    _ code: EngineError.Code,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () async throws -> TransferResponse
+) async -> EngineError? {
+    do {
+        let response = try await body()
+        Issue.record("expected \(code), got a response with status \(response.status)", sourceLocation: sourceLocation)
+        return nil
+    } catch let error as EngineError {
+        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+        return error
+    } catch {
+        Issue.record("expected EngineError \(code), got \(error)", sourceLocation: sourceLocation)
+        return nil
+    }
+}
+
+/// A port nothing listens on (bound, then released).
+func unusedPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestFailure("socket() failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+            bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
+        }
+    }
+    guard ok else { throw TestFailure("bind() failed") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// True once something accepts TCP connections on 127.0.0.1:`port`.
+func waitForListener(port: Int, timeout: Double = 5) async -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        close(fd)
+        if connected { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return false
+}
+
+/// A temporary directory removed by `cleanup()`.
+struct TemporaryDirectory {
+    let path: String
+
+    init() throws {
+        path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("herald-http-tests-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// Makes a self-signed certificate for 127.0.0.1 / localhost; returns (cert, key) paths.
+func makeSelfSignedCertificate(in directory: TemporaryDirectory) throws -> (cert: String, key: String) {
+    guard let openssl = Fixtures.openssl else { throw TestFailure("openssl is not installed") }
+    let cert = directory.path + "/cert.pem"
+    let key = directory.path + "/key.pem"
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: openssl)
+    process.arguments = [
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        "-keyout", key, "-out", cert,
+    ]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw TestFailure("openssl req failed") }
+    return (cert, key)
+}
