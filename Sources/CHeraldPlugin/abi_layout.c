@@ -91,7 +91,7 @@ PIN_FIELD(herald_action, via, 56)
 PIN_FIELD(herald_action, snooze_minutes, 72)
 PIN_FIELD(herald_action, reserved0, 76)
 PIN_FIELD(herald_action, note, 80)
-PIN_SIZE(herald_host_api, 192, 8)
+PIN_SIZE(herald_host_api, 200, 8)
 PIN_FIELD(herald_host_api, struct_size, 0)
 PIN_FIELD(herald_host_api, abi_minor, 4)
 PIN_FIELD(herald_host_api, log, 8)
@@ -117,6 +117,7 @@ PIN_FIELD(herald_host_api, add_action, 160)
 PIN_FIELD(herald_host_api, set_reply, 168)
 PIN_FIELD(herald_host_api, set_output, 176)
 PIN_FIELD(herald_host_api, config_get, 184)
+PIN_FIELD(herald_host_api, config_keys, 192)
 PIN_SIZE(herald_plugin, 200, 8)
 PIN_FIELD(herald_plugin, struct_size, 0)
 PIN_FIELD(herald_plugin, abi_major, 4)
@@ -239,7 +240,7 @@ const char *herald_abi_layout_table(void) {
         "herald_action.snooze_minutes 72\n"
         "herald_action.reserved0 76\n"
         "herald_action.note 80\n"
-        "herald_host_api 192 8\n"
+        "herald_host_api 200 8\n"
         "herald_host_api.struct_size 0\n"
         "herald_host_api.abi_minor 4\n"
         "herald_host_api.log 8\n"
@@ -265,6 +266,7 @@ const char *herald_abi_layout_table(void) {
         "herald_host_api.set_reply 168\n"
         "herald_host_api.set_output 176\n"
         "herald_host_api.config_get 184\n"
+        "herald_host_api.config_keys 192\n"
         "herald_plugin 200 8\n"
         "herald_plugin.struct_size 0\n"
         "herald_plugin.abi_major 4\n"

@@ -137,7 +137,7 @@ enum HostFunction: CaseIterable {
     case log, setError, kvGet, kvSet, kvDelete, nowUnixMs, randomBytes, hmacSHA1, hmacSHA256, sha256, aesDecrypt
     case base64Encode, base64Decode, percentEncode, jsonEscape
     case setRequest, setProviderID, setRetryAfter, setReason, addAction, setReply, setOutput
-    case configGet
+    case configGet, configKeys
 
     var offset: Int {
         let path: PartialKeyPath<herald_host_api> =
@@ -165,6 +165,7 @@ enum HostFunction: CaseIterable {
             case .setReply: \.set_reply
             case .setOutput: \.set_output
             case .configGet: \.config_get
+            case .configKeys: \.config_keys
             }
         return MemoryLayout<herald_host_api>.offset(of: path)!
     }
@@ -182,7 +183,7 @@ enum HostFunction: CaseIterable {
         case .hmacSHA1, .hmacSHA256: (i32, [s, s, p])
         case .sha256: (i32, [s, p])
         case .aesDecrypt: (i32, [s, s, s, i32, p, u64, p])
-        case .base64Encode, .base64Decode, .percentEncode, .jsonEscape, .configGet: (i32, [s, p, u64, p])
+        case .base64Encode, .base64Decode, .percentEncode, .jsonEscape, .configGet, .configKeys: (i32, [s, p, u64, p])
         case .setRequest: (i32, [p, p])
         case .setProviderID, .setReason, .setOutput: (i32, [p, s])
         case .setRetryAfter: (i32, [p, u64])
@@ -256,6 +257,11 @@ enum HostFunction: CaseIterable {
         case .configGet:
             guard let value = ctx.config.value(at: a.str(0).string) else { return status(HERALD_ERR_NOT_FOUND) }
             output(Array((value.stringValue ?? value.jsonText).utf8), out: 1, cap: 2, len: 3)
+        case .configKeys:
+            guard let value = ctx.config.value(at: a.str(0).string) else { return status(HERALD_ERR_NOT_FOUND) }
+            guard let members = value.objectValue else { return status(HERALD_ERR_INVALID_ARGUMENT) }
+            let names = members.keys.filter { !$0.utf8.contains(0) }.sorted()
+            output(names.flatMap { Array($0.utf8) + [0] }, out: 1, cap: 2, len: 3)
 
         case .setRequest, .setProviderID, .setRetryAfter, .setReason, .addAction, .setReply, .setOutput:
             guard let exchange = ctx.exchange(a.pointer(0)) else { return status(HERALD_ERR_STATE) }

@@ -323,6 +323,16 @@ static int32_t invoke_action(void *p, herald_str action, herald_str input, const
         h->set_output(ex, (herald_str){out, (size_t)len});
         return HERALD_OUTCOME_DELIVERED;
     }
+    if (str_eq(action, "config-keys")) {
+        uint8_t names[512];
+        size_t n = 0;
+        int32_t st = h->config_keys(input, names, sizeof names, &n);
+        for (size_t i = 0; st == HERALD_OK && i < n; i++)
+            if (names[i] == 0) names[i] = ',';
+        int len = snprintf(out, sizeof out, "{\"status\":%d,\"keys\":\"%.*s\"}", st, st == 0 ? (int)n : 0, (const char *)names);
+        h->set_output(ex, (herald_str){out, (size_t)len});
+        return HERALD_OUTCOME_DELIVERED;
+    }
     if (str_eq(action, "max-concurrency")) {
         int n = snprintf(out, sizeof out, "{\"max\":%d}", atomic_exchange(&max_inside_prepare, 0));
         h->set_output(ex, (herald_str){out, (size_t)n});

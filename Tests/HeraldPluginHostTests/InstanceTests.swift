@@ -136,6 +136,9 @@ struct InstanceTests {
         #expect(try action(i, "config", "")["value"]?.stringValue == #"{"count":3,"token":"s3cret","url":"https://fixture.example.com/x"}"#)
         #expect(try action(i, "config", "missing")["status"]?.numberValue == -3)
         #expect(try action(i, "config", "url.deeper")["status"]?.numberValue == -3)
+        #expect(try action(i, "config-keys", "")["keys"]?.stringValue == "count,token,url,")
+        #expect(try action(i, "config-keys", "url")["status"]?.numberValue == -1)
+        #expect(try action(i, "config-keys", "nothing")["status"]?.numberValue == -3)
     }
 
     @Test func hostFunctionsWorkFromAPluginThread() throws {

@@ -539,6 +539,14 @@ typedef struct herald_host_api {
      * "{...}"); the empty path gives the whole config. HERALD_ERR_NOT_FOUND if absent.
      */
     int32_t (*config_get)(herald_str path, uint8_t *HERALD_NULLABLE out, size_t cap, size_t *out_len);
+
+    /**
+     * Lists the member names of the object at `path` ("" for the top level), in sorted order,
+     * each followed by a NUL byte: "Authorization\0X-Team\0". An empty object gives 0 bytes.
+     * HERALD_ERR_NOT_FOUND if absent, HERALD_ERR_INVALID_ARGUMENT if the value is not an object.
+     * With `config_get`, enough to walk any config without parsing JSON.
+     */
+    int32_t (*config_keys)(herald_str path, uint8_t *HERALD_NULLABLE out, size_t cap, size_t *out_len);
 } herald_host_api;
 
 /* ---------------------------------------------------------------------------------------------
