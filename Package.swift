@@ -23,10 +23,7 @@ let package = Package(
         .target(name: "CHeraldPlugin", cSettings: [.headerSearchPath("../../include")]),
         .target(name: "CHostShims", linkerSettings: [.linkedLibrary("ffi")]),
         .target(name: "CCurlShim", linkerSettings: [.linkedLibrary("curl")]),
-        .target(
-            name: "HeraldHTTP",
-            dependencies: ["CCurlShim", .product(name: "Logging", package: "swift-log")]
-        ),
+        .target(name: "HeraldHTTP", dependencies: ["CCurlShim"]),
         .target(
             name: "HeraldPluginHost",
             dependencies: [
@@ -49,7 +46,7 @@ let package = Package(
         ),
         .target(name: "SwiftFixturePlugin", dependencies: ["CHeraldPlugin"]),
         // Fixture builders and mock-server launchers shared by the test targets.
-        .target(name: "HeraldTestSupport", dependencies: ["HeraldPluginHost"], path: "Tests/HeraldTestSupport"),
+        .target(name: "HeraldTestSupport", dependencies: ["HeraldPluginHost", "HeraldHTTP"], path: "Tests/HeraldTestSupport"),
         .testTarget(name: "HeraldPluginHostTests", dependencies: ["HeraldPluginHost", "CHeraldPlugin", "HeraldTestSupport"]),
         .testTarget(name: "HeraldHTTPTests", dependencies: ["HeraldHTTP"]),
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "HeraldTestSupport"]),

@@ -22,7 +22,8 @@ public final class Integration: Sendable {
         for entry in plugin.egressHosts {
             if entry.hasPrefix("config:") {
                 let field = String(entry.dropFirst("config:".count))
-                if let url = config.settings[field]?.stringValue, let host = URLComponents(string: url)?.host, !host.isEmpty {
+                // The host as the engine will see it (libcurl's parser), not Foundation's reading.
+                if let url = config.settings[field]?.stringValue, let host = EgressPolicy.host(of: url), !host.isEmpty {
                     hosts.append(host)
                 }
             } else {

@@ -1,4 +1,5 @@
 internal import CCurlShim
+import Foundation
 import Glibc
 
 /// Which destinations an integration may reach.
@@ -49,6 +50,14 @@ public struct EgressPolicy: Sendable {
         guard let normalized = HostName.normalize(host) else { return false }
         if HostName.isLocal(normalized) && !allowLoopback { return false }
         return matches(normalized)
+    }
+
+    /// The host of `url` exactly as the engine sees it — parsed by libcurl, lower case,
+    /// percent-decoding and IPv4 shorthand resolved, IPv6 without brackets, international names
+    /// in punycode — or nil when the URL does not parse. Use it to derive allow-list entries
+    /// from configured URLs, so the list and the check agree on what the host is.
+    public static func host(of url: String) -> String? {
+        ParsedURL(url)?.host
     }
 
     /// Parses `url` and applies the policy; returns the parsed target for the engine.
@@ -114,8 +123,9 @@ struct ParsedURL: Sendable {
     let host: String
     /// User name and password embedded in the URL, kept only to scrub them from error text.
     let userInfo: [String]
-    /// The query string, kept only to scrub it from error text.
-    let query: String?
+    /// Path and query string, kept only to scrub them from error text (both can carry tokens,
+    /// e.g. Telegram's `/bot<token>/sendMessage`).
+    let pathAndQuery: [String]
 
     /// The scheme before "://", lower-cased; nil when there is none.
     static func scheme(of url: String) -> String? {
@@ -139,13 +149,15 @@ struct ParsedURL: Sendable {
         guard curl_url_set(handle, CURLUPART_URL, url, UInt32(CURLU_NON_SUPPORT_SCHEME)) == CURLUE_OK,
               let scheme = Self.part(handle, CURLUPART_SCHEME, 0)
         else { return nil }
-        let rawHost = Self.part(handle, CURLUPART_HOST, UInt32(CURLU_PUNYCODE)) ?? Self.part(handle, CURLUPART_HOST, 0)
-        guard let rawHost, let host = HostName.normalize(rawHost) else { return nil }
+        // libcurl returns the host percent-decoded and IPv4 forms normalized (127.1 -> 127.0.0.1).
+        // Its CURLU_PUNYCODE fails in 7.88, so international names are converted by `Punycode`.
+        guard let rawHost = Self.part(handle, CURLUPART_HOST, 0), let host = HostName.normalize(rawHost) else { return nil }
         self.scheme = scheme.lowercased()
         self.host = host
         self.userInfo = [Self.part(handle, CURLUPART_USER, 0), Self.part(handle, CURLUPART_PASSWORD, 0)]
             .compactMap { $0 }.filter { !$0.isEmpty }
-        self.query = Self.part(handle, CURLUPART_QUERY, 0).flatMap { $0.isEmpty ? nil : $0 }
+        self.pathAndQuery = [Self.part(handle, CURLUPART_PATH, 0), Self.part(handle, CURLUPART_QUERY, 0)]
+            .compactMap { $0 }.filter { $0.count > 1 }
     }
 
     private static func part(_ handle: OpaquePointer, _ part: CURLUPart, _ flags: UInt32) -> String? {
@@ -160,6 +172,7 @@ struct ParsedURL: Sendable {
 enum HostName {
     /// Lower-cases, strips IPv6 brackets and one trailing dot, canonicalizes IP literals and
     /// converts international names to punycode. Nil for an empty or malformed host.
+    /// Must not call `ParsedURL` (which calls this).
     static func normalize(_ raw: String) -> String? {
         var host = raw.trimmingWhitespace().lowercased()
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
@@ -169,11 +182,7 @@ enum HostName {
         // Characters that cannot appear in a DNS name would make matching ambiguous.
         guard !host.contains(where: { "%/\\@:?#[] ".contains($0) || $0.asciiValue.map { $0 < 0x20 || $0 == 0x7f } == true })
         else { return nil }
-        if !host.allSatisfy(\.isASCII) {
-            // Let libcurl (libidn2) give the same punycode form it uses for connecting.
-            guard let parsed = ParsedURL("http://\(host)/"), parsed.host.allSatisfy(\.isASCII) else { return nil }
-            return parsed.host
-        }
+        if !host.allSatisfy(\.isASCII) { return Punycode.hostToASCII(host) }
         return host
     }
 

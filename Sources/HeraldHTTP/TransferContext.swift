@@ -46,7 +46,9 @@ final class TransferContext: @unchecked Sendable {
     var responseBody: [UInt8] = []
     var bodyTruncated = false
     var readOffset = 0
-    var lastReplyLine: String?
+    /// SMTP: the last final reply line seen for each reply code. After a refusal libcurl still
+    /// sends QUIT, so the very last line is often "221 bye", not the verdict.
+    var replyLines: [Int: String] = [:]
     var deniedAddress: String?
 
     init(request: TransferRequest, options: TransferOptions) throws(EngineError) {
@@ -93,8 +95,8 @@ final class TransferContext: @unchecked Sendable {
         }
 
         var proxyIsLoopback = false
-        var secrets = target.userInfo + [target.query].compactMap { $0 }
-        if let proxy = options.proxy {
+        var secrets = target.userInfo + target.pathAndQuery
+        if let proxy = options.proxy, !proxy.isEmpty {
             let proxyURL = proxy.contains("://") ? proxy : "http://" + proxy
             let scheme = ParsedURL.scheme(of: proxyURL) ?? ""
             guard Self.proxySchemes.contains(scheme), let parsed = ParsedURL(proxyURL) else {
@@ -107,7 +109,7 @@ final class TransferContext: @unchecked Sendable {
         secrets.append(request.url)
         self.secrets = secrets.sorted { $0.count > $1.count }
         // An operator-configured loopback proxy is trusted; otherwise the proxy's address is checked.
-        checkAddresses = !options.egress.allowLoopback && !(options.proxy != nil && proxyIsLoopback)
+        checkAddresses = !options.egress.allowLoopback && !proxyIsLoopback
 
         let bytes: [UInt8]
         switch request {
@@ -193,13 +195,15 @@ final class TransferContext: @unchecked Sendable {
     /// Collects header lines; a new status line starts over, so only the final response's
     /// headers remain (1xx interim responses, proxy CONNECT replies). SMTP gets server reply lines.
     func receiveHeaderLine(_ data: UnsafeRawBufferPointer) {
-        var line = String(decoding: data, as: UTF8.self)
-        while line.hasSuffix("\n") || line.hasSuffix("\r") { line.removeLast() }
+        var end = data.count
+        while end > 0, data[end - 1] == 0x0a || data[end - 1] == 0x0d { end -= 1 }
+        let line = String(decoding: data[..<end], as: UTF8.self)
         if isSMTP {
             // The last line of a (possibly multi-line) reply is "NNN text".
             let bytes = Array(line.utf8)
-            if bytes.count >= 3, bytes[0..<3].allSatisfy({ (0x30...0x39).contains($0) }), bytes.count == 3 || bytes[3] == 0x20 {
-                lastReplyLine = line
+            if bytes.count >= 3, bytes[0..<3].allSatisfy({ (0x30...0x39).contains($0) }), bytes.count == 3 || bytes[3] == 0x20,
+               let code = Int(String(decoding: bytes[0..<3], as: UTF8.self)) {
+                replyLines[code] = line
             }
             return
         }
@@ -267,13 +271,13 @@ final class TransferContext: @unchecked Sendable {
         }
 
         if code == CURLE_OK || (code == CURLE_WRITE_ERROR && bodyTruncated) {
-            return .success(response(body: isSMTP ? Array((lastReplyLine ?? "").utf8) : responseBody))
+            return .success(response(body: isSMTP ? Array((replyLines[status] ?? "").utf8) : responseBody))
         }
         let error = engineError(for: code)
         // An SMTP server that answered with a 4xx/5xx reply gave a verdict the plugin should see
         // (retry on 4xx, give up on 5xx), so it becomes a response, not a transport error.
         if isSMTP, status >= 400, error.code != .egressDenied, error.code != .timeout {
-            return .success(response(body: Array((lastReplyLine ?? error.message).utf8)))
+            return .success(response(body: Array((replyLines[status] ?? error.message).utf8)))
         }
         return .failure(error)
     }

@@ -96,7 +96,6 @@ final class EngineShared: Sendable {
 
     func submit(_ context: TransferContext, _ continuation: Continuation) {
         let refusal: EngineError? = queue.withLock { queue in
-            context.continuation = continuation
             if context.phase == .cancelledEarly {
                 context.phase = .done
                 return Self.cancelledError(context)
@@ -105,15 +104,13 @@ final class EngineShared: Sendable {
                 context.phase = .done
                 return Self.shutdownError(context)
             }
+            context.continuation = continuation
             context.phase = .queued
             queue.pending.append(context)
             curl_multi_wakeup(multi.raw)
             return nil
         }
-        if let refusal {
-            context.continuation = nil
-            continuation.resume(returning: .failure(refusal))
-        }
+        if let refusal { continuation.resume(returning: .failure(refusal)) }
     }
 
     func cancel(_ context: TransferContext) {

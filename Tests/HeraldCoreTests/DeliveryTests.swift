@@ -106,11 +106,7 @@ struct DeliveryTests {
     }
 
     private func sinkRequests(_ sink: MockServer) async throws -> [JSONValue] {
-        let engine = TransferEngine()
-        defer { engine.shutdown() }
-        let options = TransferOptions(egress: EgressPolicy(allowedHosts: ["127.0.0.1"], allowLoopback: true))
-        let response = try await engine.perform(.http(method: "GET", url: sink.base + "/_requests", headers: [], body: [], timeoutMilliseconds: 5000), options: options)
-        return try JSONValue.parse(Data(response.body)).arrayValue ?? []
+        try JSONValue.parse(Data(try await sink.get("/_requests"))).arrayValue ?? []
     }
 }
 

@@ -42,6 +42,35 @@ struct EgressPolicyTests {
         #expect(!policy.allows(host: "evil.example"))
     }
 
+    @Test("international names match in unicode or punycode form; percent-encoded hosts cannot sneak past")
+    func internationalAndEncodedHosts() {
+        let unicode = EgressPolicy(allowedHosts: ["bücher.example"])
+        #expect(denied(unicode, "https://xn--bcher-kva.example/") == nil)
+        #expect(denied(unicode, "https://BÜCHER.example/") == nil)
+        let vectors = EgressPolicy(allowedHosts: ["xn--mnchen-3ya.example", "xn--fiq228c.example", "xn--80aealotwbjpid2k.example", "xn--eckwd4c7cu47r2wf.example"])
+        for host in ["münchen.example", "中文.example", "правительство.example", "ドメイン名例.example", "中文。example"] {
+            #expect(vectors.allows(host: host), "\(host)")
+        }
+        let puny = EgressPolicy(allowedHosts: ["*.xn--bcher-kva.example"])
+        #expect(denied(puny, "https://shop.bücher.example/") == nil)
+        #expect(denied(puny, "https://bucher.example/")?.code == .egressDenied)
+        // Whatever libcurl makes of a percent-encoded host, it must not reach loopback or an unlisted host.
+        let policy = EgressPolicy(allowedHosts: ["api.example.com"])
+        #expect(denied(policy, "http://127.0.0.%31/") != nil)
+        #expect(denied(policy, "http://api.example.com%2eevil.net/") != nil)
+        #expect(denied(EgressPolicy(allowedHosts: ["*"]), "http://127.0.0.%31/") != nil)
+    }
+
+    @Test("host(of:) reports the host the engine will check and connect to")
+    func hostOf() {
+        #expect(EgressPolicy.host(of: "https://Hooks.Slack.com./services/T0/B0/x?y=1") == "hooks.slack.com")
+        #expect(EgressPolicy.host(of: "http://127.1:8080/") == "127.0.0.1")
+        #expect(EgressPolicy.host(of: "http://[2001:DB8::1]/") == "2001:db8::1")
+        #expect(EgressPolicy.host(of: "https://user:pw@bücher.example/") == "xn--bcher-kva.example")
+        #expect(EgressPolicy.host(of: "http://api.example.com%2eevil.net/") == "api.example.com.evil.net")
+        #expect(EgressPolicy.host(of: "not a url") == nil)
+    }
+
     @Test("an empty list allows nothing; a lone * allows any non-loopback host")
     func emptyAndStar() {
         #expect(denied(EgressPolicy(allowedHosts: []), "https://api.telegram.org/")?.code == .egressDenied)

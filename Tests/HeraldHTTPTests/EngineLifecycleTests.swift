@@ -28,7 +28,7 @@ struct EngineLifecycleTests {
             #expect(ContinuousClock.now - started < .seconds(15))
             let stats = try await sink.stats()
             #expect(stats.requests.count == 200)
-            #expect(stats.connections <= 8)  // maxConnectionsPerHost holds; the rest reused connections
+            #expect((1...8).contains(stats.connections))  // maxConnectionsPerHost holds; the rest reused connections
         }
     }
 

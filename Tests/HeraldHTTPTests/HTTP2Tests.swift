@@ -14,42 +14,13 @@ struct HTTP2Tests {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }
         let (cert, key) = try makeSelfSignedCertificate(in: directory)
-        let port = try unusedPort()
-        let dir = directory.path
-        let config = """
-            worker_processes 1;
-            pid \(dir)/nginx.pid;
-            error_log \(dir)/error.log warn;
-            events { worker_connections 256; }
-            http {
-                access_log off;
-                client_body_temp_path \(dir)/body;
-                proxy_temp_path \(dir)/proxy;
-                fastcgi_temp_path \(dir)/fastcgi;
-                uwsgi_temp_path \(dir)/uwsgi;
-                scgi_temp_path \(dir)/scgi;
-                server {
-                    listen 127.0.0.1:\(port) ssl http2;
-                    ssl_certificate \(cert);
-                    ssl_certificate_key \(key);
-                    location / { add_header X-Served-By nginx; return 200 "ok"; }
-                }
-            }
-            """
-        try config.write(toFile: "\(dir)/nginx.conf", atomically: true, encoding: .utf8)
-        let nginx = Process()
-        nginx.executableURL = URL(fileURLWithPath: Fixtures.nginx!)
-        nginx.arguments = ["-p", dir, "-c", "\(dir)/nginx.conf", "-e", "\(dir)/error.log", "-g", "daemon off;"]
-        nginx.standardOutput = FileHandle.nullDevice
-        nginx.standardError = FileHandle.nullDevice
-        try nginx.run()
+        let (nginx, port) = try await startNginx(in: directory, cert: cert, key: key)
         defer {
-            // SIGQUIT may be inherited blocked like SIGTERM; SIGKILL cannot be.
+            // One process (master_process off), so SIGKILL leaves no worker holding the pipes that
+            // Process waits on; SIGTERM may be inherited blocked, SIGKILL cannot be.
             kill(nginx.processIdentifier, SIGKILL)
             nginx.waitUntilExit()
         }
-        let log = { (try? String(contentsOfFile: "\(dir)/error.log", encoding: .utf8)) ?? "" }
-        try #require(await waitForListener(port: port), "nginx did not start: \(log())")
 
         let engine = TransferEngine()
         defer { engine.shutdown() }
@@ -70,5 +41,50 @@ struct HTTP2Tests {
         }
         #expect(responses.allSatisfy { $0.status == 200 && $0.httpVersion == 2 })
         #expect(responses.allSatisfy { $0.connectionReused })  // all streams on the first connection
+    }
+
+    /// Starts nginx on a free port; tries another port if nginx exits (e.g. the port was taken).
+    private func startNginx(in directory: TemporaryDirectory, cert: String, key: String) async throws -> (Process, Int) {
+        let dir = directory.path
+        var lastLog = ""
+        for _ in 0..<3 {
+            let port = try unusedPort()
+            let config = """
+                master_process off;
+                pid \(dir)/nginx.pid;
+                error_log \(dir)/error.log warn;
+                events { worker_connections 256; }
+                http {
+                    access_log off;
+                    client_body_temp_path \(dir)/body;
+                    proxy_temp_path \(dir)/proxy;
+                    fastcgi_temp_path \(dir)/fastcgi;
+                    uwsgi_temp_path \(dir)/uwsgi;
+                    scgi_temp_path \(dir)/scgi;
+                    server {
+                        listen 127.0.0.1:\(port) ssl http2;
+                        ssl_certificate \(cert);
+                        ssl_certificate_key \(key);
+                        location / { add_header X-Served-By nginx; return 200 "ok"; }
+                    }
+                }
+                """
+            try config.write(toFile: "\(dir)/nginx.conf", atomically: true, encoding: .utf8)
+            let nginx = Process()
+            nginx.executableURL = URL(fileURLWithPath: Fixtures.nginx!)
+            nginx.arguments = ["-p", dir, "-c", "\(dir)/nginx.conf", "-e", "\(dir)/error.log", "-g", "daemon off;"]
+            nginx.standardOutput = FileHandle.nullDevice
+            nginx.standardError = FileHandle.nullDevice
+            try nginx.run()
+            // Someone else may own the port: nginx then exits right after failing to bind.
+            if await waitForListener(port: port) {
+                try? await Task.sleep(for: .milliseconds(100))
+                if nginx.isRunning { return (nginx, port) }
+            }
+            kill(nginx.processIdentifier, SIGKILL)
+            nginx.waitUntilExit()
+            lastLog = (try? String(contentsOfFile: "\(dir)/error.log", encoding: .utf8)) ?? ""
+        }
+        throw TestFailure("nginx did not start: \(lastLog)")
     }
 }

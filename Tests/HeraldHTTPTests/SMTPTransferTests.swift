@@ -44,7 +44,7 @@ struct SMTPTransferTests {
             try await withEngine { engine in
                 let response = try await engine.perform(submission(sink, to: ["<reject@example.com>"]), options: plaintextOptions())
                 #expect(response.status == 550)
-                #expect(String(decoding: response.body, as: UTF8.self).contains("mailbox unavailable"))
+                #expect(String(decoding: response.body, as: UTF8.self) == "550 5.1.1 mailbox unavailable")
             }
         }
     }
@@ -57,6 +57,7 @@ struct SMTPTransferTests {
                 options.password = "wrong-pass-123"
                 let response = try await engine.perform(submission(sink, to: ["ops@example.com"]), options: options)
                 #expect(response.status == 535)
+                #expect(String(decoding: response.body, as: UTF8.self) == "535 5.7.8 bad credentials")
                 #expect(!String(decoding: response.body, as: UTF8.self).contains("wrong-pass-123"))
             }
         }

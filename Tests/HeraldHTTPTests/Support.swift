@@ -69,7 +69,7 @@ final class Sink: @unchecked Sendable {
     }
 
     /// Connections accepted and requests recorded so far (read over a separate engine).
-    func stats() async throws -> (connections: Int, requests: [[String]]) {
+    func stats() async throws -> (connections: Int, accepted: Int, requests: [[String]]) {
         let engine = TransferEngine()
         defer { engine.shutdown() }
         let options = TransferOptions.loopback
@@ -77,7 +77,7 @@ final class Sink: @unchecked Sendable {
         let requests = try await engine.perform(.get("\(base)/_requests"), options: options)
         let statsDoc = try JSONSerialization.jsonObject(with: Data(stats.body)) as? [String: Any]
         let list = try JSONSerialization.jsonObject(with: Data(requests.body)) as? [[String]]
-        return ((statsDoc?["connections"] as? Int) ?? -1, list ?? [])
+        return ((statsDoc?["connections"] as? Int) ?? -1, (statsDoc?["accepted"] as? Int) ?? -1, list ?? [])
     }
 }
 
@@ -128,23 +128,26 @@ func expectError(
     }
 }
 
-/// A port nothing listens on (bound, then released).
+/// A port nothing listens on (bound, then released). Taken below Linux's ephemeral range
+/// (32768-60999), so a concurrently started sink (which binds port 0) cannot be handed the same one.
 func unusedPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw TestFailure("socket() failed") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let ok = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-            bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
+    for _ in 0..<50 {
+        let candidate = Int.random(in: 20_000..<32_000)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket() failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(candidate).bigEndian
+        let bound = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
         }
+        if bound { return candidate }
     }
-    guard ok else { throw TestFailure("bind() failed") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    throw TestFailure("no free port found in 20000-31999")
 }
 
 /// True once something accepts TCP connections on 127.0.0.1:`port`.

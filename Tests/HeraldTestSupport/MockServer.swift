@@ -1,4 +1,6 @@
 import Foundation
+import HeraldHTTP
+import Synchronization
 
 /// A mock provider written in Python (Tests/mocks/*.py), started on 127.0.0.1 with a free port.
 /// Each script prints "PORT <n>" first and exits when its stdin closes, so a crashed test run
@@ -19,8 +21,10 @@ public final class MockServer: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [Self.python, Fixtures.repositoryRoot + "/Tests/mocks/" + script] + arguments
         output = Pipe()
+        let errors = Pipe()
         process.standardInput = stdin
         process.standardOutput = output
+        process.standardError = errors
         try process.run()
         var text = ""
         while !text.contains("\n") {
@@ -30,17 +34,59 @@ public final class MockServer: @unchecked Sendable {
         }
         guard text.hasPrefix("PORT "), let port = Int(text.dropFirst(5).prefix { $0.isNumber }) else {
             process.terminate()
-            throw Fixtures.BuildError(description: "\(script) did not report its port (got \(text.debugDescription))")
+            let why = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            throw Fixtures.BuildError(description: "\(script) did not start (run the tests with scripts/test.sh, which prepares "
+                + "the Python test virtualenv): \(why.isEmpty ? text : why)")
         }
         self.port = port
     }
 
     public var base: String { "http://127.0.0.1:\(port)" }
 
+    /// GETs one of the mock's inspection endpoints (e.g. the requests it recorded).
+    public func get(_ path: String) async throws -> [UInt8] {
+        let engine = TransferEngine()
+        defer { engine.shutdown() }
+        let options = TransferOptions(egress: EgressPolicy(allowedHosts: ["127.0.0.1"], allowLoopback: true))
+        return try await engine.perform(.http(method: "GET", url: base + path, headers: [], body: [], timeoutMilliseconds: 5000), options: options).body
+    }
+
+    /// Closing stdin is the mock's signal to exit (a child started from a Swift concurrency
+    /// thread may have SIGTERM blocked); SIGKILL follows if it has not exited within 2 s.
     public func stop() {
-        if process.isRunning { process.terminate() }
+        try? stdin.fileHandleForWriting.close()
+        let deadline = Date().addingTimeInterval(2)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 
     deinit { stop() }
+}
+
+/// Runs the `herald` executable built next to the tests.
+public enum HeraldBinary {
+    public static var path: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("herald").path
+    }
+
+    /// Runs herald with `arguments`; returns the exit status and what it printed on each stream.
+    public static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes before waiting, so a chatty process cannot block on a full pipe.
+        let errData = Mutex<Data>(Data())
+        let reader = Thread { errData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() } }
+        reader.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        while !reader.isFinished { usleep(1000) }
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData.withLock { $0 }, as: UTF8.self))
+    }
 }

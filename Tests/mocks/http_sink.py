@@ -15,7 +15,9 @@ HTTP behaviour by path (any method):
     /retry-after/<s>     answers 429 with "Retry-After: <s>"
     /big/<n>             answers <n> bytes
     /redirect            answers 302 with "Location: /echo"
-    /_stats              answers JSON {connections, requests}: connections that carried a recorded request
+    (a request with "Expect: 100-continue" first gets a 100 response carrying "X-Interim: yes")
+    /_stats              answers JSON {connections, accepted, requests}: connections that carried a
+                         recorded request, and TCP connections accepted (stats connections excluded)
     /_requests           answers JSON [[method, path]...] of the requests recorded so far
     anything else        answers 200 "ok"
 
@@ -38,6 +40,7 @@ class Stats:
     def __init__(self):
         self.lock = threading.Lock()
         self.connections = 0
+        self.accepted = 0
         self.requests = []
 
 
@@ -49,6 +52,18 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "HeraldSink/1"
 
     counted = False  # per connection: counted once it carries a request other than /_stats, /_requests
+    first = True
+
+    def setup(self):
+        super().setup()
+        with STATS.lock:
+            STATS.accepted += 1
+
+    def handle_expect_100(self):
+        # An interim response with a header of its own: clients must not mix it into the final headers.
+        self.wfile.write(b"HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n")
+        self.wfile.flush()
+        return True
 
     def log_message(self, format, *args):  # keep test output quiet
         pass
@@ -88,6 +103,10 @@ class Handler(BaseHTTPRequestHandler):
         body = self.read_body()
         path = self.path.split("?", 1)[0]
         parts = [p for p in path.split("/") if p]
+        if self.first and path in ("/_stats", "/_requests"):
+            with STATS.lock:
+                STATS.accepted -= 1  # the test's own stats connection
+        self.first = False
         if path not in ("/_stats", "/_requests"):
             with STATS.lock:
                 STATS.requests.append([self.command, self.path])
@@ -124,7 +143,7 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(302, b"moved", [("Location", "/echo")])
         elif head == "_stats":
             with STATS.lock:
-                doc = {"connections": STATS.connections, "requests": len(STATS.requests)}
+                doc = {"connections": STATS.connections, "accepted": STATS.accepted, "requests": len(STATS.requests)}
             self.reply(200, json.dumps(doc).encode(), [("Content-Type", "application/json")])
         elif head == "_requests":
             with STATS.lock:

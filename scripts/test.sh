@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every Herald test: installs what is missing, prepares the test virtualenv (vendor SDKs
+# from PyPI that independently verify signatures), then `swift test`, which builds the plugins
+# with scripts/build-plugins.sh and the fixture plugins with cc.
+#
+#   scripts/test.sh [swift test arguments, e.g. --filter DeliveryTests]
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+scripts/setup.sh
+
+venv="$repo/.build/test-venv"
+if [[ ! -x "$venv/bin/python" ]] || ! cmp -s "$repo/Tests/mocks/requirements.txt" "$venv/requirements.txt"; then
+    echo "test: preparing $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$repo/Tests/mocks/requirements.txt"
+    cp "$repo/Tests/mocks/requirements.txt" "$venv/requirements.txt"
+fi
+export HERALD_PYTHON="$venv/bin/python"
+
+swift build --build-tests
+swift test --skip-build "$@"
