@@ -25,7 +25,7 @@ struct EngineLifecycleTests {
                 return try await group.reduce(0, +)
             }
             #expect(mismatches == 0)
-            #expect(ContinuousClock.now - started < .seconds(15))
+            #expect(ContinuousClock.now - started < .seconds(60))
             let stats = try await sink.stats()
             #expect(stats.requests.count == 200)
             #expect((1...8).contains(stats.connections))  // maxConnectionsPerHost holds; the rest reused connections
@@ -39,7 +39,7 @@ struct EngineLifecycleTests {
             let slow = (0..<3).map { _ in
                 Task { () -> EngineError? in
                     do {
-                        _ = try await engine.perform(.get("\(sink.base)/slow/5000", timeout: 10_000), options: .loopback)
+                        _ = try await engine.perform(.get("\(sink.base)/slow/30000", timeout: 40_000), options: .loopback)
                         return nil
                     } catch {
                         return error as? EngineError
@@ -54,7 +54,7 @@ struct EngineLifecycleTests {
                 #expect(error?.code == .shutdown, "\(String(describing: error))")
                 #expect(error?.isTransient == false)
             }
-            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(ContinuousClock.now - started < .seconds(10))
             await expectError(.shutdown) { try await engine.perform(.get("\(sink.base)/echo"), options: .loopback) }
             engine.shutdown()  // idempotent
         }
@@ -66,7 +66,7 @@ struct EngineLifecycleTests {
             try await withEngine { engine in
                 let task = Task { () -> EngineError? in
                     do {
-                        _ = try await engine.perform(.get("\(sink.base)/slow/5000", timeout: 10_000), options: .loopback)
+                        _ = try await engine.perform(.get("\(sink.base)/slow/30000", timeout: 40_000), options: .loopback)
                         return nil
                     } catch {
                         return error as? EngineError
@@ -77,7 +77,7 @@ struct EngineLifecycleTests {
                 task.cancel()
                 let error = await task.value
                 #expect(error?.code == .cancelled, "\(String(describing: error))")
-                #expect(ContinuousClock.now - started < .seconds(2))
+                #expect(ContinuousClock.now - started < .seconds(10))
                 // The engine keeps working after a cancellation.
                 let response = try await engine.perform(.get("\(sink.base)/status/201"), options: .loopback)
                 #expect(response.status == 201)

@@ -134,10 +134,11 @@ struct HTTPTransferTests {
             try await withEngine { engine in
                 let started = ContinuousClock.now
                 let error = await expectError(.timeout) {
-                    try await engine.perform(.get("\(sink.base)/slow/3000", timeout: 300), options: .loopback)
+                    try await engine.perform(.get("\(sink.base)/slow/30000", timeout: 300), options: .loopback)
                 }
                 #expect(error?.isTransient == true)
-                #expect(ContinuousClock.now - started < .milliseconds(2_000))
+                // Bounds, not timings: the server would answer after 30 s.
+                #expect(ContinuousClock.now - started < .seconds(15))
             }
         }
     }
