@@ -15,7 +15,10 @@ public enum Fixtures {
     }()
     private static let built = Mutex<[String: String]>([:])
 
-    public struct BuildError: Error, CustomStringConvertible { public let description: String }
+    public struct BuildError: Error, CustomStringConvertible {
+        public let description: String
+        public init(description: String) { self.description = description }
+    }
 
     /// Compiles a variant; returns the folder holding `<name>.so` and `manifest.json`.
     public static func build(_ name: String, defines: [String] = [], id: String = "fixture", version: String = "1.2.3",

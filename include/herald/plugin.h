@@ -99,6 +99,9 @@ typedef struct herald_str {
     size_t len;
 } herald_str;
 
+/** Initializer for a view of a string literal: `herald_str s = HERALD_STR_LITERAL("POST");`. */
+#define HERALD_STR_LITERAL(literal) {(literal), sizeof(literal) - 1}
+
 /** A name/value pair: a label, an HTTP header, a URL query parameter. Views as above. */
 typedef struct herald_pair {
     herald_str name;
