@@ -48,7 +48,7 @@ let package = Package(
         // Fixture builders and mock-server launchers shared by the test targets.
         .target(name: "HeraldTestSupport", dependencies: ["HeraldPluginHost", "HeraldHTTP"], path: "Tests/HeraldTestSupport"),
         .testTarget(name: "HeraldPluginHostTests", dependencies: ["HeraldPluginHost", "CHeraldPlugin", "HeraldTestSupport"]),
-        .testTarget(name: "HeraldHTTPTests", dependencies: ["HeraldHTTP"]),
+        .testTarget(name: "HeraldHTTPTests", dependencies: ["HeraldHTTP", "HeraldTestSupport"]),
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "HeraldTestSupport"]),
     ]
 )

@@ -5,7 +5,7 @@ import Testing
 /// nginx from Debian serves HTTP/2 over TLS (ALPN) on a free loopback port.
 @Suite("HTTP/2")
 struct HTTP2Tests {
-    static let toolsPresent = Fixtures.nginx != nil && Fixtures.openssl != nil
+    static let toolsPresent = Tools.nginx != nil && Tools.openssl != nil
 
     @Test(
         "HTTP/2 is negotiated over TLS and concurrent requests share one multiplexed connection",
@@ -71,7 +71,7 @@ struct HTTP2Tests {
                 """
             try config.write(toFile: "\(dir)/nginx.conf", atomically: true, encoding: .utf8)
             let nginx = Process()
-            nginx.executableURL = URL(fileURLWithPath: Fixtures.nginx!)
+            nginx.executableURL = URL(fileURLWithPath: Tools.nginx!)
             nginx.arguments = ["-p", dir, "-c", "\(dir)/nginx.conf", "-e", "\(dir)/error.log", "-g", "daemon off;"]
             nginx.standardOutput = FileHandle.nullDevice
             nginx.standardError = FileHandle.nullDevice

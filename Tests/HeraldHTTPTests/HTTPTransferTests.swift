@@ -338,7 +338,7 @@ struct HTTPTransferTests {
         }
     }
 
-    @Test("HTTPS: an untrusted certificate fails with .tlsFailed; trusting it via caFile works", .enabled(if: Fixtures.openssl != nil, "openssl is not installed"))
+    @Test("HTTPS: an untrusted certificate fails with .tlsFailed; trusting it via caFile works", .enabled(if: Tools.openssl != nil, "openssl is not installed"))
     func tlsWithPrivateCA() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.cleanup() }

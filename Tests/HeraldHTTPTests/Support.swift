@@ -1,18 +1,14 @@
 import Foundation
 import HeraldHTTP
+import HeraldTestSupport
 import Testing
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Paths of the test fixtures, found from this file (through the symlinks a dev package may use).
-enum Fixtures {
-    static let testsDirectory = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().resolvingSymlinksInPath()
-        .deletingLastPathComponent()
-    static let sinkScript = testsDirectory.appendingPathComponent("mocks/http_sink.py").path
-
+/// Tools some tests need from Debian packages.
+enum Tools {
     static func executable(_ candidates: [String]) -> String? {
         candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
@@ -26,57 +22,21 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A running `http_sink.py`. Stopped by `stop()`; if the test process dies, the sink exits when
-/// its stdin pipe closes.
-final class Sink: @unchecked Sendable {
-    let process: Process
-    let stdin: Pipe
-    let port: Int
+/// `Tests/mocks/http_sink.py`, started through the shared launcher.
+typealias Sink = MockServer
 
-    init(_ arguments: [String] = []) throws {
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Fixtures.sinkScript] + arguments
-        stdin = Pipe()
-        let stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        try process.run()
-        // The first line is "PORT <n>"; EOF first means the script failed to start.
-        var text = ""
-        while !text.contains("\n") {
-            let chunk = stdout.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
-        }
-        guard text.hasPrefix("PORT "), let port = Int(text.dropFirst(5).prefix { $0.isNumber }) else {
-            process.terminate()
-            throw TestFailure("http_sink.py did not report its port (got \(text.debugDescription))")
-        }
-        self.port = port
+extension MockServer {
+    convenience init(_ arguments: [String]) throws {
+        try self.init(script: "http_sink.py", arguments: arguments)
     }
 
-    var base: String { "http://127.0.0.1:\(port)" }
     var tlsBase: String { "https://127.0.0.1:\(port)" }
     var smtpBase: String { "smtp://127.0.0.1:\(port)" }
 
-    /// Closing stdin makes the sink exit at once (it also unblocks SIGTERM, which a child
-    /// spawned from a Swift concurrency thread inherits blocked).
-    func stop() {
-        try? stdin.fileHandleForWriting.close()
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-    }
-
-    /// Connections accepted and requests recorded so far (read over a separate engine).
+    /// Connections that carried a request, TCP connections accepted, and the requests recorded.
     func stats() async throws -> (connections: Int, accepted: Int, requests: [[String]]) {
-        let engine = TransferEngine()
-        defer { engine.shutdown() }
-        let options = TransferOptions.loopback
-        let stats = try await engine.perform(.get("\(base)/_stats"), options: options)
-        let requests = try await engine.perform(.get("\(base)/_requests"), options: options)
-        let statsDoc = try JSONSerialization.jsonObject(with: Data(stats.body)) as? [String: Any]
-        let list = try JSONSerialization.jsonObject(with: Data(requests.body)) as? [[String]]
+        let statsDoc = try JSONSerialization.jsonObject(with: Data(try await get("/_stats"))) as? [String: Any]
+        let list = try JSONSerialization.jsonObject(with: Data(try await get("/_requests"))) as? [[String]]
         return ((statsDoc?["connections"] as? Int) ?? -1, (statsDoc?["accepted"] as? Int) ?? -1, list ?? [])
     }
 }
@@ -186,7 +146,7 @@ struct TemporaryDirectory {
 
 /// Makes a self-signed certificate for 127.0.0.1 / localhost; returns (cert, key) paths.
 func makeSelfSignedCertificate(in directory: TemporaryDirectory) throws -> (cert: String, key: String) {
-    guard let openssl = Fixtures.openssl else { throw TestFailure("openssl is not installed") }
+    guard let openssl = Tools.openssl else { throw TestFailure("openssl is not installed") }
     let cert = directory.path + "/cert.pem"
     let key = directory.path + "/key.pem"
     let process = Process()
