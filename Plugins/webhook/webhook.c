@@ -786,7 +786,8 @@ static herald_plugin descriptor = {
     .text_format = HERALD_FORMAT_PLAIN,
     .size_unit = HERALD_SIZE_BYTES,
     .size_limit = 0,
-    .capabilities = 0,
+    /* Instances are read-only after instance_create, so hooks may run in parallel. */
+    .capabilities = HERALD_CAP_CONCURRENT_CALLS,
     .config_schema_json = {config_schema, sizeof config_schema - 1},
     .egress_hosts = egress_hosts,
     .egress_host_count = sizeof egress_hosts / sizeof *egress_hosts,

@@ -132,8 +132,13 @@ public struct Deliverer: Sendable {
     }
 
     /// scheme://host[:port] — paths and queries of webhook URLs are credentials.
+    /// Plain string work: this runs for every request.
     static func redacted(_ url: String) -> String {
-        guard let components = URLComponents(string: url), let scheme = components.scheme, let host = components.host else { return "(unparsable URL)" }
-        return components.port.map { "\(scheme)://\(host):\($0)" } ?? "\(scheme)://\(host)"
+        guard let schemeEnd = url.range(of: "://") else { return "(unparsable URL)" }
+        let rest = url[schemeEnd.upperBound...]
+        var authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }  // drop user:password
+        guard !authority.isEmpty else { return "(unparsable URL)" }
+        return url[..<schemeEnd.upperBound].lowercased() + authority
     }
 }

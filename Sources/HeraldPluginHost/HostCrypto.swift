@@ -63,25 +63,33 @@ public enum HostCrypto {
     }
 
     /// Escapes text for the inside of a JSON string; also safe inside HTML and JavaScript.
+    /// Works on bytes: plugins call it for every field of every message.
     public static func jsonEscape(_ text: [UInt8]) -> [UInt8] {
-        let hex = Array("0123456789abcdef".utf8)
+        // Invalid UTF-8 is replaced by U+FFFD first (rare); valid text is escaped as is.
+        let input = String(validating: text, as: UTF8.self) != nil ? text : Array(String(decoding: text, as: UTF8.self).utf8)
+        let hex: StaticString = "0123456789abcdef"
         var out: [UInt8] = []
-        out.reserveCapacity(text.count + 8)
+        out.reserveCapacity(input.count + input.count / 8 + 8)
         func unicodeEscape(_ value: UInt32) {
-            out += Array("\\u".utf8)
-            for shift in [12, 8, 4, 0] { out.append(hex[Int((value >> UInt32(shift)) & 0xF)]) }
+            out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u")])
+            for shift: UInt32 in [12, 8, 4, 0] { out.append(hex.utf8Start[Int((value >> shift) & 0xF)]) }
         }
-        for scalar in String(decoding: text, as: UTF8.self).unicodeScalars {
-            switch scalar {
-            case "\"": out += Array("\\\"".utf8)
-            case "\\": out += Array("\\\\".utf8)
-            case "\n": out += Array("\\n".utf8)
-            case "\r": out += Array("\\r".utf8)
-            case "\t": out += Array("\\t".utf8)
-            case "<", ">", "&", "\u{2028}", "\u{2029}": unicodeEscape(scalar.value)
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F { unicodeEscape(scalar.value) } else { out += Array(String(scalar).utf8) }
+        var i = 0
+        while i < input.count {
+            let byte = input[i]
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case UInt8(ascii: "\n"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case UInt8(ascii: "\r"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case UInt8(ascii: "\t"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "&"), 0x7F, 0..<0x20: unicodeEscape(UInt32(byte))
+            case 0xE2 where i + 2 < input.count && input[i + 1] == 0x80 && (input[i + 2] == 0xA8 || input[i + 2] == 0xA9):
+                unicodeEscape(input[i + 2] == 0xA8 ? 0x2028 : 0x2029)  // line/paragraph separators break JavaScript
+                i += 2
+            default: out.append(byte)
             }
+            i += 1
         }
         return out
     }
