@@ -25,14 +25,17 @@ extension Herald {
                 runtime.problems.forEach { warn($0) }
                 throw CLIError("integration '\(integration)' is not available (available: \(runtime.integrations.keys.sorted().joined(separator: ", ")))")
             }
-            var message = OutgoingMessage(idempotencyKey: "cli-\(UUID().uuidString.lowercased())", title: title, body: body)
+            let id = UUID().uuidString.lowercased()
+            var message = OutgoingMessage(idempotencyKey: "cli-\(id)", title: title, body: body)
+            message.incidentID = "test-\(id.prefix(8))"
             message.event = .test
             message.severity = Severity(name: severity)!
             message.recipient = recipient
             message.startedAtMs = Int64(Date().timeIntervalSince1970 * 1000)
             let started = ContinuousClock.now
             let result = await runtime.deliverer.deliver(message, through: target)
-            let ms = started.duration(to: .now).components.attoseconds / 1_000_000_000_000_000 + started.duration(to: .now).components.seconds * 1000
+            let elapsed = started.duration(to: .now).components
+            let ms = elapsed.seconds * 1000 + elapsed.attoseconds / 1_000_000_000_000_000
             switch result.outcome {
             case .delivered(let id):
                 print("delivered through '\(integration)' in \(ms) ms\(id.map { " (provider id \($0))" } ?? "")")
