@@ -136,6 +136,22 @@ struct WebhookPluginTests {
         }
     }
 
+    @Test func cliListsFromManifestsAndInspectsTheDescriptor() throws {
+        let (file, _) = try config(url: "https://hooks.example.com/x")
+        let list = try HeraldBinary.run(["plugins", "list", "--config", file], environment: ["TEST_WEBHOOK_SECRET": Self.secret])
+        #expect(list.status == 0, "\(list.err)")
+        #expect(list.out.contains("webhook        1.0.0     webhook    Generic webhook"), "\(list.out)")
+        let inspect = try HeraldBinary.run(["plugins", "inspect", "webhook", "--config", file], environment: ["TEST_WEBHOOK_SECRET": Self.secret])
+        #expect(inspect.status == 0, "\(inspect.err)")
+        for line in ["id:            webhook", "abi:           1.0", "channel kind:  webhook", "capabilities:  concurrent_calls",
+                     "egress hosts:  config:url", "\"writeOnly\" : true"] {
+            #expect(inspect.out.contains(line), "missing \(line) in \(inspect.out)")
+        }
+        let missing = try HeraldBinary.run(["plugins", "inspect", "nonesuch", "--config", file], environment: ["TEST_WEBHOOK_SECRET": Self.secret])
+        #expect(missing.status != 0)
+        #expect(missing.err.contains("no plugin 'nonesuch'"), "\(missing.err)")
+    }
+
     @Test func cliReportsConfigErrorsWithFileAndLine() throws {
         let file = Fixtures.workDirectory + "/broken.yaml"
         try "plugin_dirs: [\(try BuiltPlugins.directory())]\nintegrations:\n  - name: ops\n    plugin: webhook\n    settings: {url: 42}\n"

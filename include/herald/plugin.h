@@ -609,13 +609,17 @@ typedef struct herald_plugin {
     int32_t (*instance_create)(const herald_host_api *host, herald_str config_json,
                                void *HERALD_NULLABLE *HERALD_NULLABLE out_instance);
 
-    /** Releases everything the instance owns. Called once; no hook follows. */
+    /**
+     * Releases everything the instance owns. Called once, after every other hook of the instance
+     * has returned; no hook follows. The host API table dies when this returns.
+     */
     void (*instance_destroy)(void *HERALD_NULLABLE instance);
 
     /**
      * Starts a delivery of `message`: calls `host->set_request` and returns
      * HERALD_OUTCOME_REQUEST, or returns HERALD_OUTCOME_FAILED with `host->set_reason` when the
      * message cannot be sent at all (no recipient, unsupported content...).
+     * THREAD: any host thread; serialised per instance unless HERALD_CAP_CONCURRENT_CALLS.
      */
     int32_t (*prepare)(void *HERALD_NULLABLE instance, const herald_message *message,
                        herald_exchange *exchange);
@@ -623,7 +627,7 @@ typedef struct herald_plugin {
     /**
      * Interprets the response to the last request of a delivery and returns its outcome. `message`
      * is the message given to `prepare`. Unknown or malformed answers must not be reported as
-     * delivered.
+     * delivered. THREAD: as `prepare`; possibly another thread than the one that ran `prepare`.
      */
     int32_t (*on_response)(void *HERALD_NULLABLE instance, const herald_message *message,
                            const herald_response *response, herald_exchange *exchange);
@@ -635,7 +639,7 @@ typedef struct herald_plugin {
      * with `host->add_action`, plus the HTTP reply with `host->set_reply`. Returns
      * HERALD_OUTCOME_DELIVERED when the request was authentic (even with no actions), or
      * HERALD_OUTCOME_FAILED for a forged, stale or malformed request (the host answers 401/400
-     * unless a reply was set). Requires HERALD_CAP_INBOUND_CALLBACKS.
+     * unless a reply was set). Requires HERALD_CAP_INBOUND_CALLBACKS. THREAD: as `prepare`.
      */
     int32_t (*HERALD_NULLABLE parse_callback)(void *HERALD_NULLABLE instance,
                                               const herald_inbound *request,
@@ -647,7 +651,7 @@ typedef struct herald_plugin {
      * HERALD_OUTCOME_REQUEST after `set_request` and the host calls again with the same
      * `action` and `input` and the response. Finish with HERALD_OUTCOME_DELIVERED after
      * `host->set_output`, or HERALD_OUTCOME_FAILED with a reason (e.g. unknown action).
-     * Requires HERALD_CAP_ADMIN_ACTIONS.
+     * Requires HERALD_CAP_ADMIN_ACTIONS. THREAD: as `prepare`.
      */
     int32_t (*HERALD_NULLABLE invoke_action)(void *HERALD_NULLABLE instance, herald_str action,
                                              herald_str input,
