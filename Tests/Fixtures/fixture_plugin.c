@@ -76,6 +76,19 @@ static void hex(const uint8_t *in, size_t n, char *out) {
     out[2 * n] = 0;
 }
 
+/* A GET of the configured URL, as the next step of a flow. */
+static int32_t get(const instance *self, herald_exchange *ex, uint64_t tag) {
+    herald_request req;
+    memset(&req, 0, sizeof req);
+    req.struct_size = sizeof req;
+    req.kind = HERALD_REQUEST_HTTP;
+    req.method = S("GET");
+    req.url = cstr(self->url);
+    req.tag = tag;
+    self->host->set_request(ex, &req);
+    return HERALD_OUTCOME_REQUEST;
+}
+
 /* ---- hooks ------------------------------------------------------------------------------------ */
 
 static int32_t create(const herald_host_api *host, herald_str config, void **out) {
@@ -156,15 +169,7 @@ static int32_t on_response(void *p, const herald_message *m, const herald_respon
     (void)m;
     if (r->status == 401 && r->tag == 1) {
         /* token refresh, then the real request again */
-        herald_request req;
-        memset(&req, 0, sizeof req);
-        req.struct_size = sizeof req;
-        req.kind = HERALD_REQUEST_HTTP;
-        req.method = S("GET");
-        req.url = cstr(self->url);
-        req.tag = 2;
-        h->set_request(ex, &req);
-        return HERALD_OUTCOME_REQUEST;
+        return get(self, ex, 2);
     }
     if (r->status >= 200 && r->status < 300) {
         h->set_provider_id(ex, r->body.len ? r->body : S("no-id"));
@@ -226,15 +231,7 @@ static int32_t invoke_action(void *p, herald_str action, herald_str input, const
     }
     if (str_eq(action, "fetch")) {
         if (!r) {
-            herald_request req;
-            memset(&req, 0, sizeof req);
-            req.struct_size = sizeof req;
-            req.kind = HERALD_REQUEST_HTTP;
-            req.method = S("GET");
-            req.url = cstr(self->url);
-            req.tag = 9;
-            h->set_request(ex, &req);
-            return HERALD_OUTCOME_REQUEST;
+            return get(self, ex, 9);
         }
         int n = snprintf(out, sizeof out, "{\"status\":%d,\"tag\":%llu}", r->status, (unsigned long long)r->tag);
         h->set_output(ex, (herald_str){out, (size_t)n});
