@@ -25,6 +25,14 @@ public enum TransferRequest: Sendable {
         }
     }
 
+    /// The size of the HTTP body or SMTP payload.
+    var bodyCount: Int {
+        switch self {
+        case .http(_, _, _, let body, _): body.count
+        case .smtp(_, _, _, let payload, _): payload.count
+        }
+    }
+
     /// The per-request timeout in milliseconds, covering queueing, connect and transfer.
     public var timeoutMilliseconds: Int {
         switch self {

@@ -15,6 +15,8 @@ import Glibc
 /// which only the engine thread touches, after it took the context out of the queue under that lock.
 final class TransferContext: @unchecked Sendable {
     enum Kind { case http(method: String), smtp }
+    /// How the HTTP method is told to libcurl (decided once, off the engine thread).
+    enum MethodSetup { case post, get, nobody, custom(String) }
     enum Phase { case new, queued, running, done, cancelledEarly }
 
     let kind: Kind
@@ -33,17 +35,29 @@ final class TransferContext: @unchecked Sendable {
     let payloadCount: Int
     let errorBuffer: UnsafeMutablePointer<CChar>
     let mailFrom: String?
+    /// HTTP: whether the payload is sent, and how the method is set.
+    let sendsBody: Bool
+    let httpMethodSetup: MethodSetup
     /// Secrets and URL parts scrubbed from any libcurl text before it reaches an error message.
     let secrets: [String]
 
     // Guarded by the engine queue lock.
     var phase: Phase = .new
-    var continuation: CheckedContinuation<Result<TransferResponse, EngineError>, Never>?
+    var continuation: EngineShared.Continuation?
 
-    // Engine thread only.
+    // Engine thread only while the transfer runs; after the engine resumes the continuation
+    // (which orders these writes before the caller's reads) only the caller reads them.
     var handle: UnsafeMutableRawPointer?
-    var responseHeaders: [HTTPHeader] = []
+    /// HTTP: the raw header lines of the latest response, each ending in LF, status line excluded.
+    /// Kept as bytes on the engine thread and parsed by the caller (`parsedHeaders()`).
+    var rawHeaders: [UInt8] = []
     var responseBody: [UInt8] = []
+    /// What libcurl reported when the transfer ended (see `recordResult`).
+    var resultCode = CURLE_OK
+    var resultStatus = 0
+    var resultHTTPVersion = 0
+    var resultConnects = 1
+    var resultMicroseconds: curl_off_t = 0
     var bodyTruncated = false
     var readOffset = 0
     /// SMTP: the last final reply line seen for each reply code. After a refusal libcurl still
@@ -72,6 +86,18 @@ final class TransferContext: @unchecked Sendable {
             }
             kind = .http(method: method)
             mailFrom = nil
+            let upper = method.uppercased()
+            let hasBody = request.bodyCount > 0
+            sendsBody = hasBody || upper == "POST" || upper == "PUT" || upper == "PATCH"
+            if upper == "HEAD" && !hasBody {
+                httpMethodSetup = .nobody
+            } else if upper == "GET" && !sendsBody {
+                httpMethodSetup = .get
+            } else if method != "POST" || !sendsBody {
+                httpMethodSetup = .custom(method)
+            } else {
+                httpMethodSetup = .post
+            }
         case .smtp(_, let from, let recipients, _, _):
             guard target.scheme == "smtp" || target.scheme == "smtps" else {
                 throw EngineError(code: .protocolNotAllowed, message: "scheme '\(target.scheme)' cannot carry an SMTP submission to host '\(host)'.")
@@ -84,6 +110,8 @@ final class TransferContext: @unchecked Sendable {
             }
             kind = .smtp
             mailFrom = from
+            sendsBody = false
+            httpMethodSetup = .post
         }
 
         timeoutMilliseconds = request.timeoutMilliseconds
@@ -194,35 +222,65 @@ final class TransferContext: @unchecked Sendable {
 
     /// Collects header lines; a new status line starts over, so only the final response's
     /// headers remain (1xx interim responses, proxy CONNECT replies). SMTP gets server reply lines.
+    /// HTTP lines are only copied here (engine thread); `parsedHeaders()` parses them later.
     func receiveHeaderLine(_ data: UnsafeRawBufferPointer) {
+        if isSMTP {
+            receiveReplyLine(data)
+            return
+        }
+        if data.count >= 5, data[0] == 0x48, data[1] == 0x54, data[2] == 0x54, data[3] == 0x50, data[4] == 0x2f {  // "HTTP/"
+            rawHeaders.removeAll(keepingCapacity: true)
+            return
+        }
+        rawHeaders.append(contentsOf: data)
+        // libcurl hands one line per call, ending in LF; keep that invariant for the parser.
+        if data.last != 0x0a { rawHeaders.append(0x0a) }
+    }
+
+    private func receiveReplyLine(_ data: UnsafeRawBufferPointer) {
         var end = data.count
         while end > 0, data[end - 1] == 0x0a || data[end - 1] == 0x0d { end -= 1 }
         let line = String(decoding: data[..<end], as: UTF8.self)
-        if isSMTP {
-            // The last line of a (possibly multi-line) reply is "NNN text".
-            let bytes = Array(line.utf8)
-            if bytes.count >= 3, bytes[0..<3].allSatisfy({ (0x30...0x39).contains($0) }), bytes.count == 3 || bytes[3] == 0x20,
-               let code = Int(String(decoding: bytes[0..<3], as: UTF8.self)) {
-                replyLines[code] = line
+        // The last line of a (possibly multi-line) reply is "NNN text".
+        let bytes = Array(line.utf8)
+        if bytes.count >= 3, bytes[0..<3].allSatisfy({ (0x30...0x39).contains($0) }), bytes.count == 3 || bytes[3] == 0x20,
+           let code = Int(String(decoding: bytes[0..<3], as: UTF8.self)) {
+            replyLines[code] = line
+        }
+    }
+
+    /// The header fields of the final response, in order (caller side, after the transfer).
+    func parsedHeaders() -> [HTTPHeader] {
+        var headers: [HTTPHeader] = []
+        rawHeaders.withUnsafeBufferPointer { raw in
+            func isSpace(_ b: UInt8) -> Bool { b == 0x20 || (0x09...0x0D).contains(b) }
+            func text(_ start: Int, _ end: Int) -> String {
+                // Whitespace-trimmed, as the value of a field.
+                var start = start, end = end
+                while start < end, isSpace(raw[start]) { start += 1 }
+                while end > start, isSpace(raw[end - 1]) { end -= 1 }
+                return String(decoding: UnsafeBufferPointer(rebasing: raw[start..<end]), as: UTF8.self)
             }
-            return
-        }
-        if line.hasPrefix("HTTP/") {
-            responseHeaders.removeAll()
-            return
-        }
-        if line.isEmpty { return }
-        if line.first == " " || line.first == "\t" {
-            // Obsolete line folding: continues the previous field.
-            if !responseHeaders.isEmpty {
-                responseHeaders[responseHeaders.count - 1].value += " " + line.trimmingWhitespace()
+            var lineStart = 0
+            while lineStart < raw.count {
+                var next = lineStart
+                while raw[next] != 0x0a { next += 1 }  // every line ends in LF (receiveHeaderLine)
+                var end = next
+                while end > lineStart, raw[end - 1] == 0x0a || raw[end - 1] == 0x0d { end -= 1 }
+                defer { lineStart = next + 1 }
+                if end == lineStart { continue }
+                if raw[lineStart] == 0x20 || raw[lineStart] == 0x09 {
+                    // Obsolete line folding: continues the previous field.
+                    if !headers.isEmpty { headers[headers.count - 1].value += " " + text(lineStart, end) }
+                    continue
+                }
+                guard let colon = (lineStart..<end).first(where: { raw[$0] == 0x3a }) else { continue }
+                headers.append(HTTPHeader(
+                    name: String(decoding: UnsafeBufferPointer(rebasing: raw[lineStart..<colon]), as: UTF8.self),
+                    value: text(colon + 1, end)))
             }
-            return
         }
-        guard let colon = line.firstIndex(of: ":") else { return }
-        responseHeaders.append(HTTPHeader(
-            name: String(line[..<colon]),
-            value: String(line[line.index(after: colon)...]).trimmingWhitespace()))
+        return headers
     }
 
     /// Copies the next slice of the SMTP payload.
@@ -244,28 +302,35 @@ final class TransferContext: @unchecked Sendable {
 
     // MARK: outcome
 
-    /// Turns libcurl's result into a response or an error. Reads CURLINFO, so it must run
-    /// before the handle is reset.
-    func outcome(_ code: CURLcode, handle: UnsafeMutableRawPointer) -> Result<TransferResponse, EngineError> {
-        var status = 0
-        var version = 0
-        var totalMicroseconds: curl_off_t = 0
-        var connects = 1
+    /// Reads what `outcome()` needs from the handle (engine thread). CURLINFO is gone once the
+    /// handle is reset, so this runs before that.
+    func recordResult(_ code: CURLcode, handle: UnsafeMutableRawPointer) {
+        resultCode = code
         var value = 0
-        if herald_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &value) == CURLE_OK { status = value }
-        if herald_curl_getinfo_long(handle, CURLINFO_NUM_CONNECTS, &value) == CURLE_OK { connects = value }
+        if herald_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &value) == CURLE_OK { resultStatus = value }
+        if herald_curl_getinfo_long(handle, CURLINFO_NUM_CONNECTS, &value) == CURLE_OK { resultConnects = value }
         if !isSMTP, herald_curl_getinfo_long(handle, CURLINFO_HTTP_VERSION, &value) == CURLE_OK {
             switch value {
-            case CURL_HTTP_VERSION_2_0: version = 2
-            case CURL_HTTP_VERSION_3: version = 3
-            default: version = 1
+            case CURL_HTTP_VERSION_2_0: resultHTTPVersion = 2
+            case CURL_HTTP_VERSION_3: resultHTTPVersion = 3
+            default: resultHTTPVersion = 1
             }
         }
-        _ = herald_curl_getinfo_off_t(handle, CURLINFO_TOTAL_TIME_T, &totalMicroseconds)
+        _ = herald_curl_getinfo_off_t(handle, CURLINFO_TOTAL_TIME_T, &resultMicroseconds)
+    }
+
+    /// Turns libcurl's result (see `recordResult`) into a response or an error. Runs on the
+    /// caller's task after the engine is done with the context.
+    func outcome() -> Result<TransferResponse, EngineError> {
+        let code = resultCode
+        let status = resultStatus
+        let version = resultHTTPVersion
+        let totalMicroseconds = resultMicroseconds
+        let connects = resultConnects
 
         func response(body: [UInt8]) -> TransferResponse {
             TransferResponse(
-                status: status, headers: isSMTP ? [] : responseHeaders, body: body,
+                status: status, headers: isSMTP ? [] : parsedHeaders(), body: body,
                 bodyTruncated: bodyTruncated, httpVersion: version,
                 totalSeconds: Double(totalMicroseconds) / 1_000_000, connectionReused: connects == 0)
         }

@@ -18,8 +18,11 @@ public final class TransferEngine: Sendable {
     /// - Parameters:
     ///   - maxTotalConnections: open connections across all hosts (CURLMOPT_MAX_TOTAL_CONNECTIONS);
     ///     transfers beyond it wait in libcurl's queue (their timeout keeps running).
-    ///   - maxConnectionsPerHost: open connections per host (CURLMOPT_MAX_HOST_CONNECTIONS).
-    public init(maxTotalConnections: Int = 64, maxConnectionsPerHost: Int = 8) {
+    ///   - maxConnectionsPerHost: open connections per host (CURLMOPT_MAX_HOST_CONNECTIONS). HTTP/1.1
+    ///     sends one request per connection at a time, so this caps the requests in flight to one
+    ///     host; by default it equals the total, so a busy HTTP/1.1 receiver can use every allowed
+    ///     connection instead of queueing in libcurl (HTTP/2 hosts multiplex on few connections).
+    public init(maxTotalConnections: Int = 64, maxConnectionsPerHost: Int = 64) {
         ensureCurlInitialized()
         guard let multi = curl_multi_init() else {
             // Only fails when out of memory; there is no engine to run without it.
@@ -51,14 +54,19 @@ public final class TransferEngine: Sendable {
     public func perform(_ request: TransferRequest, options: TransferOptions) async throws(EngineError) -> TransferResponse {
         let context = try TransferContext(request: request, options: options)
         let shared = self.shared
-        let result = await withTaskCancellationHandler {
+        let completion = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 shared.submit(context, continuation)
             }
         } onCancel: {
             shared.cancel(context)
         }
-        return try result.get()
+        switch completion {
+        case .failed(let error): throw error
+        // The engine is done with the context: the response is built here, on the caller's task,
+        // not on the engine thread.
+        case .transferred: return try context.outcome().get()
+        }
     }
 
     /// Stops the engine thread. Queued and in-flight transfers fail with `.shutdown`, and so
@@ -80,19 +88,38 @@ final class EngineShared: Sendable {
         var pending: [TransferContext] = []
         var cancelRequests: [TransferContext] = []
         var shuttingDown = false
+        /// True while the engine thread is (about to be) asleep in curl_multi_poll. Only then does
+        /// new work need a curl_multi_wakeup; an awake loop looks at the queue before it sleeps.
+        var sleeping = false
+
+        /// Wakes the engine thread if it sleeps (lock held, not shutting down).
+        mutating func wake(_ multi: MultiHandle) {
+            guard sleeping else { return }
+            sleeping = false
+            curl_multi_wakeup(multi.raw)
+        }
     }
 
     let multi: MultiHandle
     /// Guards `Queue` and every context's `phase` and `continuation`. `curl_multi_wakeup` is only
     /// called while holding it with `shuttingDown` false, and the loop only cleans up the multi
     /// handle after seeing `shuttingDown` under it, so no wakeup can hit a freed handle.
+    /// The loop sets `sleeping` under it only after finding the queue empty, so work queued after
+    /// that check always wakes the loop, and work queued before it is seen by the check.
     let queue = Mutex(Queue())
 
     init(multi: MultiHandle) {
         self.multi = multi
     }
 
-    typealias Continuation = CheckedContinuation<Result<TransferResponse, EngineError>, Never>
+    /// How a transfer left the engine: libcurl finished it (its result is in the context, for the
+    /// caller to turn into a response or error), or the engine failed it without a result.
+    enum Completion: Sendable {
+        case transferred
+        case failed(EngineError)
+    }
+
+    typealias Continuation = CheckedContinuation<Completion, Never>
 
     func submit(_ context: TransferContext, _ continuation: Continuation) {
         let refusal: EngineError? = queue.withLock { queue in
@@ -107,10 +134,10 @@ final class EngineShared: Sendable {
             context.continuation = continuation
             context.phase = .queued
             queue.pending.append(context)
-            curl_multi_wakeup(multi.raw)
+            queue.wake(multi)
             return nil
         }
-        if let refusal { continuation.resume(returning: .failure(refusal)) }
+        if let refusal { continuation.resume(returning: .failed(refusal)) }
     }
 
     func cancel(_ context: TransferContext) {
@@ -127,14 +154,14 @@ final class EngineShared: Sendable {
             case .running:
                 if !queue.shuttingDown {
                     queue.cancelRequests.append(context)
-                    curl_multi_wakeup(multi.raw)
+                    queue.wake(multi)
                 }
                 return nil
             case .done, .cancelledEarly:
                 return nil
             }
         }
-        continuation?.resume(returning: .failure(Self.cancelledError(context)))
+        continuation?.resume(returning: .failed(Self.cancelledError(context)))
     }
 
     func shutdown() {
@@ -145,14 +172,16 @@ final class EngineShared: Sendable {
         }
     }
 
-    /// Marks a running context done and hands back its continuation (engine thread).
-    func finish(_ context: TransferContext) -> Continuation? {
+    /// Marks running contexts done and hands back their continuations, under one lock (engine thread).
+    func finish(_ finished: inout [(TransferContext, Completion)], into resumes: inout [(Continuation, Completion)]) {
         queue.withLock { _ in
-            guard context.phase == .running else { return nil }
-            context.phase = .done
-            defer { context.continuation = nil }
-            return context.continuation
+            for (context, completion) in finished where context.phase == .running {
+                context.phase = .done
+                if let continuation = context.continuation { resumes.append((continuation, completion)) }
+                context.continuation = nil
+            }
         }
+        finished.removeAll(keepingCapacity: true)
     }
 
     static func cancelledError(_ context: TransferContext) -> EngineError {
@@ -173,7 +202,11 @@ final class EngineLoop {
     private var active: [UnsafeMutableRawPointer: TransferContext] = [:]
     /// Reset easy handles kept for reuse; each keeps its TLS session cache and buffers.
     private var pool: [UnsafeMutableRawPointer] = []
-    private let poolLimit = 16
+    private let poolLimit = 64
+    /// Contexts that left the engine during this loop turn; their continuations are resumed
+    /// together, with one lock round trip, at the end of the turn.
+    private var finished: [(TransferContext, EngineShared.Completion)] = []
+    private var resumes: [(EngineShared.Continuation, EngineShared.Completion)] = []
 
     init(shared: EngineShared) {
         self.shared = shared
@@ -181,14 +214,15 @@ final class EngineLoop {
     }
 
     func run() {
+        var incoming: [TransferContext] = []
+        var cancels: [TransferContext] = []
         while true {
-            let (incoming, cancels, stopping) = shared.queue.withLock { queue in
-                let incoming = queue.pending
-                queue.pending.removeAll()
+            let stopping = shared.queue.withLock { queue in
+                queue.sleeping = false
+                swap(&incoming, &queue.pending)
                 for context in incoming { context.phase = .running }
-                let cancels = queue.cancelRequests
-                queue.cancelRequests.removeAll()
-                return (incoming, cancels, queue.shuttingDown)
+                swap(&cancels, &queue.cancelRequests)
+                return queue.shuttingDown
             }
             if stopping {
                 stop(also: incoming)
@@ -196,37 +230,48 @@ final class EngineLoop {
             }
             for context in cancels {
                 guard let handle = context.handle, active[handle] === context else { continue }
-                complete(handle, context, .failure(EngineShared.cancelledError(context)))
+                complete(handle, context, .failed(EngineShared.cancelledError(context)))
             }
+            cancels.removeAll(keepingCapacity: true)
             for context in incoming { start(context) }
+            incoming.removeAll(keepingCapacity: true)
 
             var running: Int32 = 0
             _ = curl_multi_perform(multi, &running)
             collectFinished()
+            resumeFinished()
+            // Sleep only when nothing was queued meanwhile: from here on, submissions wake the loop.
+            let idle = shared.queue.withLock { queue in
+                guard queue.pending.isEmpty, queue.cancelRequests.isEmpty, !queue.shuttingDown else { return false }
+                queue.sleeping = true
+                return true
+            }
             // Sleeps until socket activity, libcurl's next timer, or curl_multi_wakeup (new work,
             // cancellation, shutdown). The 10 s cap is only a backstop.
-            _ = curl_multi_poll(multi, nil, 0, 10_000, nil)
+            if idle { _ = curl_multi_poll(multi, nil, 0, 10_000, nil) }
         }
     }
 
     private func start(_ context: TransferContext) {
         guard let handle = pool.popLast() ?? curl_easy_init() else {
-            resume(context, .failure(EngineError(code: .other, message: "could not allocate a transfer for host '\(context.target.host)'.")))
+            finished.append((context, .failed(EngineError(code: .other, message: "could not allocate a transfer for host '\(context.target.host)'."))))
             return
         }
         context.handle = handle
         let code = configure(handle, for: context)
         guard code == CURLE_OK else {
             let error = EngineError(code: .other, message: "could not configure the transfer for host '\(context.target.host)': libcurl option error \(code.rawValue).")
+            context.handle = nil
             recycle(handle)
-            resume(context, .failure(error))
+            finished.append((context, .failed(error)))
             return
         }
         active[handle] = context
         if curl_multi_add_handle(multi, handle) != CURLM_OK {
             active[handle] = nil
+            context.handle = nil
             recycle(handle)
-            resume(context, .failure(EngineError(code: .other, message: "could not start the transfer for host '\(context.target.host)'.")))
+            finished.append((context, .failed(EngineError(code: .other, message: "could not start the transfer for host '\(context.target.host)'."))))
         }
     }
 
@@ -237,21 +282,26 @@ final class EngineLoop {
             guard message.pointee.msg == CURLMSG_DONE, let handle = message.pointee.easy_handle,
                   let context = active[handle]
             else { continue }
-            let result = context.outcome(message.pointee.data.result, handle: handle)
-            complete(handle, context, result)
+            context.recordResult(message.pointee.data.result, handle: handle)
+            complete(handle, context, .transferred)
         }
     }
 
-    private func complete(_ handle: UnsafeMutableRawPointer, _ context: TransferContext, _ result: Result<TransferResponse, EngineError>) {
+    private func complete(_ handle: UnsafeMutableRawPointer, _ context: TransferContext, _ completion: EngineShared.Completion) {
         _ = curl_multi_remove_handle(multi, handle)
         recycle(handle)
         context.handle = nil
-        active[handle] = nil  // drops the loop's reference; curl no longer points into the context
-        resume(context, result)
+        active[handle] = nil  // curl no longer points into the context; `finished` keeps it alive
+        finished.append((context, completion))
     }
 
-    private func resume(_ context: TransferContext, _ result: Result<TransferResponse, EngineError>) {
-        shared.finish(context)?.resume(returning: result)
+    /// Resumes the continuations of every context that finished this turn. After this the loop
+    /// holds no reference to them and never touches them again.
+    private func resumeFinished() {
+        guard !finished.isEmpty else { return }
+        shared.finish(&finished, into: &resumes)
+        for (continuation, completion) in resumes { continuation.resume(returning: completion) }
+        resumes.removeAll(keepingCapacity: true)
     }
 
     private func recycle(_ handle: UnsafeMutableRawPointer) {
@@ -261,14 +311,15 @@ final class EngineLoop {
     }
 
     private func stop(also incoming: [TransferContext]) {
-        for context in incoming { resume(context, .failure(EngineShared.shutdownError(context))) }
+        for context in incoming { finished.append((context, .failed(EngineShared.shutdownError(context)))) }
         for (handle, context) in active {
             _ = curl_multi_remove_handle(multi, handle)
             curl_easy_cleanup(handle)
             context.handle = nil
-            resume(context, .failure(EngineShared.shutdownError(context)))
+            finished.append((context, .failed(EngineShared.shutdownError(context))))
         }
         active.removeAll()
+        resumeFinished()
         for handle in pool { curl_easy_cleanup(handle) }
         pool.removeAll()
         // No caller touches the multi handle any more: they all saw `shuttingDown` under the lock.
@@ -277,120 +328,94 @@ final class EngineLoop {
 
     // MARK: easy handle setup
 
+    /// Sets every option of one transfer, stopping at the first failure. Plain calls, no
+    /// allocations: this runs on the engine thread for every request.
     private func configure(_ handle: UnsafeMutableRawPointer, for context: TransferContext) -> CURLcode {
         let options = context.options
         let me = Unmanaged.passUnretained(context).toOpaque()
         let scheme = context.target.scheme
-        var steps: [() -> CURLcode] = [
-            { herald_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1) },
-            { herald_curl_setopt_str(handle, CURLOPT_URL, context.url) },
-            // Only the request's own scheme: no protocol switch through the URL or a redirect.
-            { herald_curl_setopt_str(handle, CURLOPT_PROTOCOLS_STR, scheme) },
-            { herald_curl_setopt_str(handle, CURLOPT_REDIR_PROTOCOLS_STR, scheme) },
-            { herald_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0) },
-            { herald_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, context.timeoutMilliseconds) },
-            { herald_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, min(context.timeoutMilliseconds, 10_000)) },
-            { herald_curl_setopt_ptr(handle, CURLOPT_ERRORBUFFER, context.errorBuffer) },
-            { herald_curl_setopt_long(handle, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2) },
-            { herald_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1) },
-            // An empty proxy disables proxy environment variables: egress is what the config says.
-            { herald_curl_setopt_str(handle, CURLOPT_PROXY, options.proxy ?? "") },
-            {
-                herald_curl_set_opensocket_function(handle, { clientp, _, address in
-                    let context = Unmanaged<TransferContext>.fromOpaque(clientp!).takeUnretainedValue()
-                    guard let address else { return CURL_SOCKET_BAD }
-                    var raw = [UInt8](repeating: 0, count: 16)
-                    let length = herald_curl_sockaddr_ip(address, &raw)
-                    if length > 0, !context.addressAllowed(Array(raw.prefix(Int(length)))) { return CURL_SOCKET_BAD }
-                    return herald_curl_open_socket(address)
-                }, me)
-            },
-            {
-                // The opensocket check does not run for a reused connection; this does, just before
-                // the request is sent, with the address of the connection (or proxy) actually used.
-                herald_curl_set_prereq_function(handle, { clientp, primaryIP, _, _, _ in
-                    let context = Unmanaged<TransferContext>.fromOpaque(clientp!).takeUnretainedValue()
-                    guard let primaryIP, let bytes = HostName.ipBytes(String(cString: primaryIP)) else {
-                        return CURL_PREREQFUNC_OK
-                    }
-                    return context.addressAllowed(bytes) ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT
-                }, me)
-            },
-            {
-                herald_curl_set_header_function(handle, { data, size, count, userdata in
-                    let context = Unmanaged<TransferContext>.fromOpaque(userdata!).takeUnretainedValue()
-                    context.receiveHeaderLine(UnsafeRawBufferPointer(start: data, count: size * count))
-                    return size * count
-                }, me)
-            },
-        ]
-        if let caFile = options.caFile {
-            steps.append { herald_curl_setopt_str(handle, CURLOPT_CAINFO, caFile) }
+        var code = CURLE_OK
+        @inline(__always) func set(_ result: @autoclosure () -> CURLcode) {
+            if code == CURLE_OK { code = result() }
         }
-        if let username = options.username {
-            steps.append { herald_curl_setopt_str(handle, CURLOPT_USERNAME, username) }
-        }
-        if let password = options.password {
-            steps.append { herald_curl_setopt_str(handle, CURLOPT_PASSWORD, password) }
-        }
-        if let list = context.resolveList {
-            steps.append { herald_curl_setopt_slist(handle, CURLOPT_RESOLVE, list) }
-        }
+        set(herald_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1))
+        set(herald_curl_setopt_str(handle, CURLOPT_URL, context.url))
+        // Only the request's own scheme: no protocol switch through the URL or a redirect.
+        set(herald_curl_setopt_str(handle, CURLOPT_PROTOCOLS_STR, scheme))
+        set(herald_curl_setopt_str(handle, CURLOPT_REDIR_PROTOCOLS_STR, scheme))
+        set(herald_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0))
+        set(herald_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, context.timeoutMilliseconds))
+        set(herald_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, min(context.timeoutMilliseconds, 10_000)))
+        set(herald_curl_setopt_ptr(handle, CURLOPT_ERRORBUFFER, context.errorBuffer))
+        set(herald_curl_setopt_long(handle, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2))
+        set(herald_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1))
+        // An empty proxy disables proxy environment variables: egress is what the config says.
+        set(herald_curl_setopt_str(handle, CURLOPT_PROXY, options.proxy ?? ""))
+        set(herald_curl_set_opensocket_function(handle, { clientp, _, address in
+            let context = Unmanaged<TransferContext>.fromOpaque(clientp!).takeUnretainedValue()
+            guard let address else { return CURL_SOCKET_BAD }
+            var raw = [UInt8](repeating: 0, count: 16)
+            let length = herald_curl_sockaddr_ip(address, &raw)
+            if length > 0, !context.addressAllowed(Array(raw.prefix(Int(length)))) { return CURL_SOCKET_BAD }
+            return herald_curl_open_socket(address)
+        }, me))
+        // The opensocket check does not run for a reused connection; this does, just before
+        // the request is sent, with the address of the connection (or proxy) actually used.
+        set(herald_curl_set_prereq_function(handle, { clientp, primaryIP, _, _, _ in
+            let context = Unmanaged<TransferContext>.fromOpaque(clientp!).takeUnretainedValue()
+            guard context.checkAddresses else { return CURL_PREREQFUNC_OK }  // addressAllowed would allow any
+            guard let primaryIP, let bytes = HostName.ipBytes(String(cString: primaryIP)) else {
+                return CURL_PREREQFUNC_OK
+            }
+            return context.addressAllowed(bytes) ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT
+        }, me))
+        set(herald_curl_set_header_function(handle, { data, size, count, userdata in
+            let context = Unmanaged<TransferContext>.fromOpaque(userdata!).takeUnretainedValue()
+            context.receiveHeaderLine(UnsafeRawBufferPointer(start: data, count: size * count))
+            return size * count
+        }, me))
+        if let caFile = options.caFile { set(herald_curl_setopt_str(handle, CURLOPT_CAINFO, caFile)) }
+        if let username = options.username { set(herald_curl_setopt_str(handle, CURLOPT_USERNAME, username)) }
+        if let password = options.password { set(herald_curl_setopt_str(handle, CURLOPT_PASSWORD, password)) }
+        if let list = context.resolveList { set(herald_curl_setopt_slist(handle, CURLOPT_RESOLVE, list)) }
 
         switch context.kind {
-        case .http(let method):
-            steps += [
-                { herald_curl_setopt_long(handle, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS) },
-                // Prefer a new stream on an HTTP/2 connection being set up over opening another one.
-                { herald_curl_setopt_long(handle, CURLOPT_PIPEWAIT, 1) },
-                { herald_curl_setopt_str(handle, CURLOPT_ACCEPT_ENCODING, "") },
-                { herald_curl_setopt_str(handle, CURLOPT_USERAGENT, "Herald (libcurl)") },
-                { herald_curl_setopt_long(handle, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1) },
-                { herald_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, context.headerList) },
-                {
-                    herald_curl_set_write_function(handle, { data, size, count, userdata in
-                        let context = Unmanaged<TransferContext>.fromOpaque(userdata!).takeUnretainedValue()
-                        return context.receiveBody(UnsafeRawBufferPointer(start: data, count: size * count))
-                    }, me)
-                },
-            ]
-            let upper = method.uppercased()
-            let sendsBody = context.payloadCount > 0 || ["POST", "PUT", "PATCH"].contains(upper)
-            if upper == "HEAD" && context.payloadCount == 0 {
-                steps.append { herald_curl_setopt_long(handle, CURLOPT_NOBODY, 1) }
-            } else if upper == "GET" && !sendsBody {
-                steps.append { herald_curl_setopt_long(handle, CURLOPT_HTTPGET, 1) }
-            } else if method != "POST" || !sendsBody {
-                steps.append { herald_curl_setopt_str(handle, CURLOPT_CUSTOMREQUEST, method) }
+        case .http:
+            set(herald_curl_setopt_long(handle, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS))
+            // Prefer a new stream on an HTTP/2 connection being set up over opening another one.
+            set(herald_curl_setopt_long(handle, CURLOPT_PIPEWAIT, 1))
+            set(herald_curl_setopt_str(handle, CURLOPT_ACCEPT_ENCODING, ""))
+            set(herald_curl_setopt_str(handle, CURLOPT_USERAGENT, "Herald (libcurl)"))
+            set(herald_curl_setopt_long(handle, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1))
+            set(herald_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, context.headerList))
+            set(herald_curl_set_write_function(handle, { data, size, count, userdata in
+                let context = Unmanaged<TransferContext>.fromOpaque(userdata!).takeUnretainedValue()
+                return context.receiveBody(UnsafeRawBufferPointer(start: data, count: size * count))
+            }, me))
+            switch context.httpMethodSetup {
+            case .nobody: set(herald_curl_setopt_long(handle, CURLOPT_NOBODY, 1))
+            case .get: set(herald_curl_setopt_long(handle, CURLOPT_HTTPGET, 1))
+            case .custom(let method): set(herald_curl_setopt_str(handle, CURLOPT_CUSTOMREQUEST, method))
+            case .post: break
             }
-            if sendsBody {
+            if context.sendsBody {
                 // POSTFIELDS is not copied: the context's payload buffer outlives the transfer.
-                steps += [
-                    { herald_curl_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(context.payloadCount)) },
-                    { herald_curl_setopt_ptr(handle, CURLOPT_POSTFIELDS, context.payload.baseAddress) },
-                ]
+                set(herald_curl_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(context.payloadCount)))
+                set(herald_curl_setopt_ptr(handle, CURLOPT_POSTFIELDS, context.payload.baseAddress))
             }
         case .smtp:
             let tls: curl_usessl = scheme == "smtps" || options.requireTLSForSMTP ? CURLUSESSL_ALL : CURLUSESSL_TRY
-            steps += [
-                { herald_curl_setopt_str(handle, CURLOPT_MAIL_FROM, context.mailFrom ?? "") },
-                { herald_curl_setopt_slist(handle, CURLOPT_MAIL_RCPT, context.recipientList) },
-                { herald_curl_setopt_long(handle, CURLOPT_USE_SSL, Int(tls.rawValue)) },
-                { herald_curl_setopt_long(handle, CURLOPT_UPLOAD, 1) },
-                { herald_curl_setopt_off_t(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(context.payloadCount)) },
-                {
-                    herald_curl_set_read_function(handle, { buffer, size, count, userdata in
-                        let context = Unmanaged<TransferContext>.fromOpaque(userdata!).takeUnretainedValue()
-                        return context.readPayload(into: UnsafeMutableRawBufferPointer(start: buffer, count: size * count))
-                    }, me)
-                },
-            ]
+            set(herald_curl_setopt_str(handle, CURLOPT_MAIL_FROM, context.mailFrom ?? ""))
+            set(herald_curl_setopt_slist(handle, CURLOPT_MAIL_RCPT, context.recipientList))
+            set(herald_curl_setopt_long(handle, CURLOPT_USE_SSL, Int(tls.rawValue)))
+            set(herald_curl_setopt_long(handle, CURLOPT_UPLOAD, 1))
+            set(herald_curl_setopt_off_t(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(context.payloadCount)))
+            set(herald_curl_set_read_function(handle, { buffer, size, count, userdata in
+                let context = Unmanaged<TransferContext>.fromOpaque(userdata!).takeUnretainedValue()
+                return context.readPayload(into: UnsafeMutableRawBufferPointer(start: buffer, count: size * count))
+            }, me))
         }
-        for step in steps {
-            let code = step()
-            if code != CURLE_OK { return code }
-        }
-        return CURLE_OK
+        return code
     }
 }
 

@@ -26,7 +26,7 @@ extension herald_request {
         guard Int(struct_size) >= minimum else { return .failure(.init("request struct_size \(struct_size) is smaller than ABI 1.0's \(minimum)")) }
         guard let kind = PluginRequest.Kind(rawValue: self.kind) else { return .failure(.init("request kind \(self.kind) is unknown")) }
         guard let url = url.validatedString, !url.isEmpty else { return .failure(.init("request url is empty or not UTF-8")) }
-        guard !url.contains(where: { $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 } == true }) else {
+        guard !Self.hasWhitespaceOrControl(url) else {
             return .failure(.init("request url contains whitespace or control characters"))
         }
         guard header_count <= 128, header_count == 0 || headers != nil else { return .failure(.init("request has \(header_count) headers but no array")) }
@@ -69,6 +69,18 @@ extension herald_request {
     }
 
     private var recipients_ptr: UnsafePointer<herald_str>? { recipients }
+
+    /// Whitespace (any Unicode White_Space) or an ASCII control character. ASCII URLs, the usual
+    /// case, are checked byte by byte; others character by character.
+    static func hasWhitespaceOrControl(_ url: String) -> Bool {
+        var ascii = true
+        for byte in url.utf8 {
+            if byte <= 0x20 { return true }  // space or control (Unicode whitespace in ASCII is all here)
+            if byte >= 0x80 { ascii = false }
+        }
+        if ascii { return false }
+        return url.contains(where: { $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 } == true })
+    }
 }
 
 struct RequestProblem: Error {

@@ -238,14 +238,19 @@ enum HostFunction: CaseIterable {
             status(HERALD_OK)
         case .hmacSHA1, .hmacSHA256:
             guard let out = a.pointer(2) else { return status(HERALD_ERR_INVALID_ARGUMENT) }
-            let key = a.str(0).bytes, message = a.str(1).bytes
-            let mac = self == .hmacSHA1 ? HostCrypto.hmacSHA1(key: key, message: message) : HostCrypto.hmacSHA256(key: key, message: message)
-            out.copyMemory(from: mac, byteCount: mac.count)
+            a.str(0).withBuffer { key in
+                a.str(1).withBuffer { message in
+                    if self == .hmacSHA1 {
+                        HostCrypto.hmacSHA1(key: key, message: message, into: out)
+                    } else {
+                        HostCrypto.hmacSHA256(key: key, message: message, into: out)
+                    }
+                }
+            }
             status(HERALD_OK)
         case .sha256:
             guard let out = a.pointer(1) else { return status(HERALD_ERR_INVALID_ARGUMENT) }
-            let digest = HostCrypto.sha256(a.str(0).bytes)
-            out.copyMemory(from: digest, byteCount: digest.count)
+            a.str(0).withBuffer { HostCrypto.sha256($0, into: out) }
             status(HERALD_OK)
         case .aesDecrypt:
             let plain = try? HostCrypto.aes256CBCDecrypt(key: a.str(0).bytes, iv: a.str(1).bytes, ciphertext: a.str(2).bytes, stripPKCS7: a.int32(3) != 0)
@@ -253,7 +258,15 @@ enum HostFunction: CaseIterable {
         case .base64Encode: output(HostCrypto.base64Encode(a.str(0).bytes), out: 1, cap: 2, len: 3)
         case .base64Decode: output(HostCrypto.base64Decode(a.str(0).bytes), out: 1, cap: 2, len: 3)
         case .percentEncode: output(HostCrypto.percentEncode(a.str(0).bytes), out: 1, cap: 2, len: 3)
-        case .jsonEscape: output(HostCrypto.jsonEscape(a.str(0).bytes), out: 1, cap: 2, len: 3)
+        case .jsonEscape:
+            // Escaped straight into the plugin's buffer: this runs for every field of every message.
+            guard let length = a.pointer(3) else { return status(HERALD_ERR_INVALID_ARGUMENT) }
+            let out = a.pointer(1), capacity = Int(clamping: a.uint64(2))
+            let needed = a.str(0).withBuffer { HostCrypto.jsonEscape($0, into: out, capacity: capacity) }
+            length.storeBytes(of: needed, as: Int.self)
+            if needed > capacity { return status(HERALD_ERR_BUFFER_TOO_SMALL) }
+            if needed > 0 && out == nil { return status(HERALD_ERR_INVALID_ARGUMENT) }
+            status(HERALD_OK)
         case .configGet:
             guard let value = ctx.config.value(at: a.str(0).string) else { return status(HERALD_ERR_NOT_FOUND) }
             output(Array((value.stringValue ?? value.jsonText).utf8), out: 1, cap: 2, len: 3)
@@ -328,5 +341,14 @@ enum HostFunction: CaseIterable {
             out.copyMemory(from: bytes, byteCount: bytes.count)
         }
         return HERALD_OK
+    }
+}
+
+extension herald_str {
+    /// The bytes in place, without a copy (empty when the view is NULL or empty, like `bytes`).
+    /// Valid only inside `body`, during the host call that received the view.
+    func withBuffer<T>(_ body: (UnsafeRawBufferPointer) -> T) -> T {
+        guard let ptr, len > 0 else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return body(UnsafeRawBufferPointer(start: ptr, count: len))
     }
 }
