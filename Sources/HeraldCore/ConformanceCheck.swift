@@ -74,7 +74,7 @@ public struct ConformanceCheck {
 
         // prepare on sample messages
         var firstRequest: (PreparedMessage, PluginRequest)?
-        for (label, message) in Self.sampleMessages() {
+        for (label, message) in Self.sampleMessages(sizeLimit: d.sizeLimit, unit: d.sizeUnit) {
             onPhase("prepare (\(label))")
             let prepared = PreparedMessage(message)
             switch instance.prepare(prepared) {
@@ -189,7 +189,9 @@ public struct ConformanceCheck {
         return sample(schema, "")
     }
 
-    static func sampleMessages() -> [(String, OutgoingMessage)] {
+    /// Sample messages; the long one is exactly as long as the plugin's declared limit (the core
+    /// truncates to it, so a plugin must accept a body of that size), or 26 KB without a limit.
+    static func sampleMessages(sizeLimit: Int?, unit: SizeUnit) -> [(String, OutgoingMessage)] {
         var plain = OutgoingMessage(idempotencyKey: "conformance-1", title: "Disk almost full on db-1", body: "92% used on /var")
         plain.incidentID = "inc-1"
         plain.incidentNumber = 1
@@ -205,7 +207,12 @@ public struct ConformanceCheck {
         hostile.mentions = [Mention(displayName: "Ann", id: "ann@example.com", idKind: "email")]
         var long = plain
         long.idempotencyKey = "conformance-3"
-        long.body = String(repeating: "long body é ", count: 2000)
+        let filler = String(repeating: "long body é ", count: 2400)
+        if let limit = sizeLimit {
+            long.body = unit == .characters ? String(filler.prefix(limit)) : Self.prefix(of: filler, bytes: limit)
+        } else {
+            long.body = filler
+        }
         var resolved = plain
         resolved.idempotencyKey = "conformance-4"
         resolved.event = .resolved
@@ -213,6 +220,15 @@ public struct ConformanceCheck {
         resolved.closedAtMs = 1_700_000_600_000
         var empty = OutgoingMessage(idempotencyKey: "conformance-5", title: "t", body: "")
         empty.event = .test
-        return [("plain", plain), ("hostile characters", hostile), ("long body", long), ("resolved", resolved), ("minimal", empty)]
+        return [("plain", plain), ("hostile characters", hostile), ("long body at the size limit", long), ("resolved", resolved), ("minimal", empty)]
+    }
+
+    /// The longest prefix of `text` within `bytes` UTF-8 bytes, never splitting a character.
+    static func prefix(of text: String, bytes: Int) -> String {
+        var used = 0
+        return String(text.prefix { character in
+            used += character.utf8.count
+            return used <= bytes
+        })
     }
 }
