@@ -44,7 +44,8 @@ public struct Deliverer: Sendable {
         var exchanges: [ExchangeRecord] = []
         var lastResponse: PluginResponse?
         var step = integration.instance.prepare(prepared)
-        for _ in 0..<Self.maxRequestsPerDelivery {
+        var requests = 0
+        while true {
             switch step {
             case .delivered(let id): return DeliveryResult(outcome: .delivered(providerID: id), exchanges: exchanges)
             case .retry(let after, let reason):
@@ -53,6 +54,11 @@ public struct Deliverer: Sendable {
                 return DeliveryResult(outcome: .retry(afterMilliseconds: hint, reason: reason), exchanges: exchanges)
             case .failed(let reason): return DeliveryResult(outcome: .failed(reason: reason), exchanges: exchanges)
             case .request(let request):
+                guard requests < Self.maxRequestsPerDelivery else {
+                    return DeliveryResult(outcome: .failed(reason: "plugin bug: more than \(Self.maxRequestsPerDelivery) requests for one message"),
+                                          exchanges: exchanges)
+                }
+                requests += 1
                 switch await perform(request, integration, &exchanges) {
                 case .success(let response):
                     lastResponse = response
@@ -61,26 +67,28 @@ public struct Deliverer: Sendable {
                 }
             }
         }
-        return DeliveryResult(outcome: .failed(reason: "plugin bug: more than \(Self.maxRequestsPerDelivery) requests for one message"),
-                              exchanges: exchanges)
     }
 
     /// Runs an admin action (`invoke_action`) to completion, performing the requests it asks for.
     public func runAction(_ action: String, input: String, on integration: Integration) async -> Result<String, DeliveryOutcome> {
         var exchanges: [ExchangeRecord] = []
         var step = integration.instance.invokeAction(action, input: input, response: nil)
-        for _ in 0..<Self.maxRequestsPerDelivery {
+        var requests = 0
+        while true {
             switch step {
             case .done(let output): return .success(output)
             case .failed(let reason): return .failure(.failed(reason: reason))
             case .request(let request):
+                guard requests < Self.maxRequestsPerDelivery else {
+                    return .failure(.failed(reason: "plugin bug: more than \(Self.maxRequestsPerDelivery) requests for one action"))
+                }
+                requests += 1
                 switch await perform(request, integration, &exchanges) {
                 case .success(let response): step = integration.instance.invokeAction(action, input: input, response: response)
                 case .failure(let outcome): return .failure(outcome)
                 }
             }
         }
-        return .failure(.failed(reason: "plugin bug: more than \(Self.maxRequestsPerDelivery) requests for one action"))
     }
 
     private func perform(_ request: PluginRequest, _ integration: Integration, _ exchanges: inout [ExchangeRecord]) async -> Result<PluginResponse, DeliveryOutcome> {

@@ -8,39 +8,127 @@ import Testing
 /// (token, signature and its time window, keyword, size, shape) and answers with the provider's
 /// real bodies. The renderer is not in the path yet: titles and bodies go in as final text.
 struct Provider: Sendable, CustomStringConvertible {
+    /// Mock flags and the integration's settings (a YAML flow mapping for a mock at `base`).
+    struct Scenario: Sendable {
+        var flags: [String] = []
+        var settings: @Sendable (_ base: String) -> String
+    }
+
     let id: String
     let mock: String
-    /// Mock flags for each scenario.
-    let secretFlags: [String]
-    let rateLimitFlags: [String]
-    let serverErrorFlags: [String]
-    let unknownCodeFlags: [String]
-    /// The integration's settings for a mock at `base` (a YAML flow mapping), with `secret`.
-    let settings: @Sendable (_ base: String, _ secret: String) -> String
+    let good: Scenario
+    let badCredential: Scenario
+    /// What the reason must mention when the credential is wrong.
+    let credentialWord: String
+    /// Sent twice: the second must be throttled.
+    let rateLimit: Scenario
+    let serverError: Scenario
+    /// Answers an error the plugin has no rule for; the reason must mention `unknownWord`.
+    let unknownCode: Scenario
+    var unknownWord = "77777"
+    /// The escaping the core's renderer applies for the plugin's text format.
+    var render: @Sendable (String) -> String = { $0 }
     var description: String { id }
 
-    static let all: [Provider] = [
-        Provider(id: "feishu", mock: "feishu_mock.py", secretFlags: ["--secret", "s3cret"], rateLimitFlags: ["--rate-limit", "1"],
-                 serverErrorFlags: ["--http-status", "503"], unknownCodeFlags: ["--code", "77777", "--msg", "something new"],
-                 settings: { base, secret in #"{webhook_url: "\#(base)/open-apis/bot/v2/hook/test-token", secret: "\#(secret)"}"# }),
-        Provider(id: "dingtalk", mock: "dingtalk_mock.py", secretFlags: ["--secret", "s3cret"], rateLimitFlags: ["--rate-limit", "1"],
-                 serverErrorFlags: ["--http-status", "503"], unknownCodeFlags: ["--errcode", "77777", "--errmsg", "something new"],
-                 settings: { base, secret in #"{webhook_url: "\#(base)/robot/send?access_token=test-token", secret: "\#(secret)"}"# }),
-    ]
+    static let all: [Provider] = [feishu, dingtalk, wecom, slack, telegram, zoom, teams]
+
+    static let telegram: Provider = {
+        let settings: @Sendable (String, String) -> String = { base, token in
+            #"{bot_token: "\#(token)", chat_ids: ["-1001234567890"], api_base: "\#(base)"}"#
+        }
+        let chat = "--chat=-1001234567890:supergroup:Ops"
+        return Provider(id: "telegram", mock: "telegram_mock.py",
+            good: Scenario(flags: ["--token", "123456:good", chat]) { settings($0, "123456:good") },
+            badCredential: Scenario(flags: ["--token", "123456:good", chat]) { settings($0, "123456:bad") }, credentialWord: "unauthorized",
+            rateLimit: Scenario(flags: ["--token", "1:t", chat, "--rate-limit", "1"]) { settings($0, "1:t") },
+            serverError: Scenario(flags: ["--token", "1:t", chat, "--fail=*:502:0"]) { settings($0, "1:t") },
+            unknownCode: Scenario(flags: ["--token", "1:t", chat, "--fail=*:400:0"]) { settings($0, "1:t") }, unknownWord: "wrong parameter",
+            render: { $0.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;") })
+    }()
+
+    static let zoom: Provider = {
+        let settings: @Sendable (String, String) -> String = { base, token in
+            #"{webhook_url: "\#(base)/chat/webhooks/incomingwebhook/AbCdEf123", verification_token: "\#(token)"}"#
+        }
+        let flags = ["--webhook-id", "AbCdEf123", "--token", "tok"]
+        return Provider(id: "zoom", mock: "zoom_mock.py",
+            good: Scenario(flags: flags) { settings($0, "tok") },
+            badCredential: Scenario(flags: flags) { settings($0, "wrong") }, credentialWord: "401",
+            rateLimit: Scenario(flags: flags + ["--rate-limit", "1"]) { settings($0, "tok") },
+            serverError: Scenario(flags: flags + ["--fail", "503:0"]) { settings($0, "tok") },
+            unknownCode: Scenario(flags: flags + ["--fail", "418:0"]) { settings($0, "tok") }, unknownWord: "418")
+    }()
+
+    static let teams: Provider = {
+        let settings: @Sendable (String, String) -> String = { base, sig in
+            #"{webhook_url: "\#(base)/workflows/0123abcd/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=\#(sig)"}"#
+        }
+        let flags = ["--workflow-id", "0123abcd", "--sig", "AbCdEf"]
+        return Provider(id: "teams", mock: "teams_mock.py",
+            good: Scenario(flags: flags) { settings($0, "AbCdEf") },
+            badCredential: Scenario(flags: flags) { settings($0, "Wrong") }, credentialWord: "401",
+            rateLimit: Scenario(flags: flags + ["--rate-limit", "1"]) { settings($0, "AbCdEf") },
+            serverError: Scenario(flags: flags + ["--fail", "503:0"]) { settings($0, "AbCdEf") },
+            unknownCode: Scenario(flags: flags + ["--fail", "418:0"]) { settings($0, "AbCdEf") }, unknownWord: "418")
+    }()
+
+    static let feishu: Provider = {
+        let url: @Sendable (String, String) -> String = { base, secret in
+            #"{webhook_url: "\#(base)/open-apis/bot/v2/hook/test-token", secret: "\#(secret)"}"#
+        }
+        return Provider(id: "feishu", mock: "feishu_mock.py",
+            good: Scenario(flags: ["--secret", "s3cret"]) { url($0, "s3cret") },
+            badCredential: Scenario(flags: ["--secret", "s3cret"]) { url($0, "wrong") }, credentialWord: "sign",
+            rateLimit: Scenario(flags: ["--rate-limit", "1"]) { url($0, "s") },
+            serverError: Scenario(flags: ["--http-status", "503"]) { url($0, "s") },
+            unknownCode: Scenario(flags: ["--code", "77777", "--msg", "something new"]) { url($0, "s") })
+    }()
+
+    static let dingtalk: Provider = {
+        let url: @Sendable (String, String) -> String = { base, secret in
+            #"{webhook_url: "\#(base)/robot/send?access_token=test-token", secret: "\#(secret)"}"#
+        }
+        return Provider(id: "dingtalk", mock: "dingtalk_mock.py",
+            good: Scenario(flags: ["--secret", "s3cret"]) { url($0, "s3cret") },
+            badCredential: Scenario(flags: ["--secret", "s3cret"]) { url($0, "wrong") }, credentialWord: "sign",
+            rateLimit: Scenario(flags: ["--rate-limit", "1"]) { url($0, "s") },
+            serverError: Scenario(flags: ["--http-status", "503"]) { url($0, "s") },
+            unknownCode: Scenario(flags: ["--errcode", "77777", "--errmsg", "something new"]) { url($0, "s") })
+    }()
+
+    static let wecom: Provider = {
+        let url: @Sendable (String, String) -> String = { base, key in #"{webhook_url: "\#(base)/cgi-bin/webhook/send?key=\#(key)"}"# }
+        return Provider(id: "wecom", mock: "wecom_mock.py",
+            good: Scenario(flags: ["--key", "good-key"]) { url($0, "good-key") },
+            badCredential: Scenario(flags: ["--key", "good-key"]) { url($0, "other-key") }, credentialWord: "93000",
+            rateLimit: Scenario(flags: ["--key", "k", "--rate-limit", "1"]) { url($0, "k") },
+            serverError: Scenario { url($0, "http-502") },
+            unknownCode: Scenario { url($0, "errcode-77777") })
+    }()
+
+    static let slack: Provider = {
+        let url: @Sendable (String, String) -> String = { base, path in #"{webhook_url: "\#(base)/services/\#(path)"}"# }
+        return Provider(id: "slack", mock: "slack_mock.py",
+            good: Scenario(flags: ["--secret", "good"]) { url($0, "T00000000/B00000000/good") },
+            badCredential: Scenario(flags: ["--secret", "good"]) { url($0, "T00000000/B00000000/bad") }, credentialWord: "invalid_token",
+            rateLimit: Scenario(flags: ["--secret", "good", "--rate-limit", "1"]) { url($0, "T00000000/B00000000/good") },
+            serverError: Scenario { url($0, "TFAIL/503/service_unavailable") },
+            unknownCode: Scenario { url($0, "TFAIL/400/something_new_77777") })
+    }()
 }
 
 @Suite("Group-bot plugins against mock providers")
 struct GroupBotPluginTests {
     static let title = #"Disk "full" & <hot> on db-1 🚨"#
 
-    func deliver(_ provider: Provider, mockFlags: [String], secret: String = "s3cret", times: Int = 1) async throws -> (DeliveryOutcome, MockServer) {
-        let mock = try MockServer(script: provider.mock, arguments: mockFlags)
+    func deliver(_ provider: Provider, _ scenario: Provider.Scenario, times: Int = 1) async throws -> (DeliveryOutcome, MockServer) {
+        let mock = try MockServer(script: provider.mock, arguments: scenario.flags)
         let config = try HeraldConfig.parse("""
         plugin_dirs: [\(try BuiltPlugins.directory())]
         integrations:
           - name: bot
             plugin: \(provider.id)
-            settings: \(provider.settings(mock.base, secret))
+            settings: \(scenario.settings(mock.base))
             egress: {allow: [127.0.0.1], allow_loopback: true}
         """, file: "/tmp/bots.yaml", environment: [:])
         let runtime = HeraldRuntime(config: config)
@@ -48,7 +136,8 @@ struct GroupBotPluginTests {
         let bot = try #require(runtime.integrations["bot"], "\(runtime.problems)")
         var outcome = DeliveryOutcome.failed(reason: "not sent")
         for n in 0..<times {
-            var message = OutgoingMessage(idempotencyKey: "k\(n)-\(UUID().uuidString.prefix(8))", title: Self.title, body: "92% used on /var\nsecond line")
+            var message = OutgoingMessage(idempotencyKey: "k\(n)-\(UUID().uuidString.prefix(8))", title: provider.render(Self.title),
+                                          body: "92% used on /var\nsecond line")
             message.severity = .critical
             message.incidentID = "inc-1"
             message.labels = [("host", "db-1")]
@@ -60,7 +149,7 @@ struct GroupBotPluginTests {
 
     @Test(arguments: Provider.all)
     func aSignedMessageIsDeliveredIntact(_ provider: Provider) async throws {
-        let (outcome, mock) = try await deliver(provider, mockFlags: provider.secretFlags)
+        let (outcome, mock) = try await deliver(provider, provider.good)
         defer { mock.stop() }
         guard case .delivered = outcome else { Issue.record("\(outcome)"); return }
         let received = try JSONValue.parse(Data(try await mock.get("/_received"))).arrayValue ?? []
@@ -69,29 +158,29 @@ struct GroupBotPluginTests {
     }
 
     @Test(arguments: Provider.all)
-    func aWrongSecretFailsPermanently(_ provider: Provider) async throws {
-        let (outcome, mock) = try await deliver(provider, mockFlags: provider.secretFlags, secret: "not-the-secret")
+    func aWrongCredentialFailsPermanently(_ provider: Provider) async throws {
+        let (outcome, mock) = try await deliver(provider, provider.badCredential)
         defer { mock.stop() }
         guard case .failed(let reason) = outcome else { Issue.record("\(outcome)"); return }
-        #expect(reason.lowercased().contains("sign"), "\(reason)")
+        #expect(reason.lowercased().contains(provider.credentialWord), "\(reason)")
     }
 
     @Test(arguments: Provider.all)
     func rateLimitsAndServerErrorsAreRetried(_ provider: Provider) async throws {
-        let (limited, mock) = try await deliver(provider, mockFlags: provider.rateLimitFlags, times: 2)
+        let (limited, mock) = try await deliver(provider, provider.rateLimit, times: 2)
         mock.stop()
         guard case .retry = limited else { Issue.record("rate limit: \(limited)"); return }
-        let (failing, mock2) = try await deliver(provider, mockFlags: provider.serverErrorFlags)
+        let (failing, mock2) = try await deliver(provider, provider.serverError)
         mock2.stop()
         guard case .retry = failing else { Issue.record("5xx: \(failing)"); return }
     }
 
     @Test(arguments: Provider.all)
     func anUnknownErrorCodeIsNeverDelivered(_ provider: Provider) async throws {
-        let (outcome, mock) = try await deliver(provider, mockFlags: provider.unknownCodeFlags)
+        let (outcome, mock) = try await deliver(provider, provider.unknownCode)
         defer { mock.stop() }
         guard case .failed(let reason) = outcome else { Issue.record("\(outcome)"); return }
-        #expect(reason.contains("something new") || reason.contains("77777"), "\(reason)")
+        #expect(reason.contains(provider.unknownWord), "\(reason)")
     }
 
     /// Every string in a JSON document, recursively.

@@ -618,7 +618,9 @@ typedef struct herald_plugin {
     /**
      * Starts a delivery of `message`: calls `host->set_request` and returns
      * HERALD_OUTCOME_REQUEST, or returns HERALD_OUTCOME_FAILED with `host->set_reason` when the
-     * message cannot be sent at all (no recipient, unsupported content...).
+     * message cannot be sent at all (no recipient, unsupported content...), or
+     * HERALD_OUTCOME_DELIVERED when a retry finds nothing left to send (every recipient was
+     * served by an earlier attempt, as recorded with `kv_set` under the idempotency key).
      * THREAD: any host thread; serialised per instance unless HERALD_CAP_CONCURRENT_CALLS.
      */
     int32_t (*prepare)(void *HERALD_NULLABLE instance, const herald_message *message,
