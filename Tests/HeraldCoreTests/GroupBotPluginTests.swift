@@ -193,3 +193,37 @@ struct GroupBotPluginTests {
         }
     }
 }
+
+@Suite("telegram admin action")
+struct TelegramActionTests {
+    func run(_ flags: [String]) async throws -> Result<String, DeliveryOutcome> {
+        let mock = try MockServer(script: "telegram_mock.py", arguments: ["--token", "123:abc"] + flags)
+        defer { mock.stop() }
+        let config = try HeraldConfig.parse("""
+        plugin_dirs: [\(try BuiltPlugins.directory())]
+        integrations:
+          - name: tg
+            plugin: telegram
+            settings: {bot_token: "123:abc", chat_ids: ["-1001"], api_base: "\(mock.base)"}
+            egress: {allow: [127.0.0.1], allow_loopback: true}
+        """, file: "/tmp/tg.yaml", environment: [:])
+        let runtime = HeraldRuntime(config: config)
+        defer { runtime.shutdown() }
+        return await runtime.deliverer.runAction("discover-chats", input: "{}", on: try #require(runtime.integrations["tg"]))
+    }
+
+    @Test func discoverChatsListsEveryChatOnce() async throws {
+        let output = try await run(["--chat=-1001234567890:supergroup:Ops room", "--chat=@alerts:channel:Alerts"]).get()
+        let chats = try JSONValue.parse(output)["chats"]?.arrayValue ?? []
+        let ids = chats.compactMap { chat in chat["id"].map { $0.stringValue ?? $0.jsonText } }
+        #expect(Set(ids).count == ids.count, "no duplicates: \(output)")
+        #expect(ids.contains("-1001234567890"), "\(output)")
+        #expect(chats.contains { $0["title"]?.stringValue == "Ops room" }, "\(output)")
+    }
+
+    @Test func aWebhookConflictIsExplained() async throws {
+        let result = try await run(["--chat=-1001:supergroup:Ops", "--webhook-set"])
+        guard case .failure(.failed(let reason)) = result else { Issue.record("\(result)"); return }
+        #expect(reason.contains("409") || reason.lowercased().contains("webhook"), "\(reason)")
+    }
+}
