@@ -164,7 +164,7 @@ public struct ConformanceCheck {
     }
 
     /// A config that satisfies the schema, built from examples, defaults, enums and bounds.
-    static func sampleConfig(for schema: JSONValue) -> JSONValue {
+    public static func sampleConfig(for schema: JSONValue) -> JSONValue {
         func sample(_ s: JSONValue, _ name: String) -> JSONValue {
             if let example = s["examples"]?.arrayValue?.first { return example }
             if let value = s["default"] { return value }
@@ -191,7 +191,7 @@ public struct ConformanceCheck {
 
     /// Sample messages; the long one is exactly as long as the plugin's declared limit (the core
     /// truncates to it, so a plugin must accept a body of that size), or 26 KB without a limit.
-    static func sampleMessages(sizeLimit: Int?, unit: SizeUnit) -> [(String, OutgoingMessage)] {
+    public static func sampleMessages(sizeLimit: Int?, unit: SizeUnit) -> [(String, OutgoingMessage)] {
         var plain = OutgoingMessage(idempotencyKey: "conformance-1", title: "Disk almost full on db-1", body: "92% used on /var")
         plain.incidentID = "inc-1"
         plain.incidentNumber = 1

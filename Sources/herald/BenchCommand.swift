@@ -76,3 +76,34 @@ extension Herald {
         }
     }
 }
+
+extension Herald {
+    /// Per-message cost of each plugin's `prepare` (no network): the figure issue 3 asks for.
+    struct BenchPrepare: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "bench-prepare", abstract: "Benchmark: µs per prepare call for every plugin in a directory.", shouldDisplay: false)
+        @Option(name: .customLong("plugin-dir")) var directory: String
+        @Option var iterations = 20_000
+
+        func run() async throws {
+            bootstrapLogging(verbose: false)
+            let registry = PluginRegistry.load(directories: [directory])
+            registry.problems.forEach { warn("refused: \($0.message)") }
+            var message = ConformanceCheck.sampleMessages(sizeLimit: nil, unit: .bytes)[0].1
+            message.body = "CPU above 90% on host-7 for 5 minutes"
+            let prepared = PreparedMessage(message)
+            for id in registry.plugins.keys.sorted() {
+                let plugin = registry.plugins[id]!
+                let config = ConformanceCheck.sampleConfig(for: plugin.descriptor.configSchema.root)
+                let instance = try PluginInstance.create(plugin: plugin, name: "bench-\(id)", config: config, environment: PluginHostEnvironment())
+                defer { instance.destroy() }
+                for _ in 0..<200 { _ = instance.prepare(prepared) }  // warm up
+                let started = ContinuousClock.now
+                for _ in 0..<iterations { _ = instance.prepare(prepared) }
+                let d = started.duration(to: .now).components
+                let micros = (Double(d.seconds) * 1e6 + Double(d.attoseconds) / 1e12) / Double(iterations)
+                print("\(id.padding(toLength: 10, withPad: " ", startingAt: 0)) \(String(format: "%7.2f", micros)) µs per prepare")
+            }
+        }
+    }
+}
