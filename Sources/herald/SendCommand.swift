@@ -25,13 +25,19 @@ extension Herald {
                 runtime.problems.forEach { warn($0) }
                 throw CLIError("integration '\(integration)' is not available (available: \(runtime.integrations.keys.sorted().joined(separator: ", ")))")
             }
+            // Rendered as incidents are: the plugin's default template, escaped for its format.
             let id = UUID().uuidString.lowercased()
-            var message = OutgoingMessage(idempotencyKey: "cli-\(id)", title: title, body: body)
-            message.incidentID = "test-\(id.prefix(8))"
-            message.event = .test
-            message.severity = Severity(name: severity)!
+            let snapshot = IncidentSnapshot(id: "test-\(id.prefix(8))", title: title, description: body, severity: Severity(name: severity)!,
+                                            event: .test, startedAt: Date())
+            let renderer = Renderer(descriptor: target.plugin.descriptor, template: nil)
+            if let problem = renderer.templateError { warn("template problem, using the built-in template: \(problem)") }
+            var message: OutgoingMessage
+            do {
+                message = try renderer.message(for: snapshot, idempotencyKey: "cli-\(id)").0
+            } catch {
+                throw CLIError("cannot render the message: \(error.message)")
+            }
             message.recipient = recipient
-            message.startedAtMs = Int64(Date().timeIntervalSince1970 * 1000)
             let started = ContinuousClock.now
             let result = await runtime.deliverer.deliver(message, through: target)
             let elapsed = started.duration(to: .now).components

@@ -227,3 +227,44 @@ struct TelegramActionTests {
         #expect(reason.contains("409") || reason.lowercased().contains("webhook"), "\(reason)")
     }
 }
+
+/// `herald send` renders with each plugin's default template and escapes for its text format;
+/// the mocks parse what they receive as their platform would (Telegram's HTML parser refuses a
+/// stray `<`), and the hostile title must come out intact.
+@Suite("herald send through every group bot")
+struct SendCommandTests {
+    static let title = #"CPU <90%> & "hot" on db-1 🚨"#
+
+    @Test(arguments: Provider.all)
+    func hostileTitlesArriveIntact(_ provider: Provider) async throws {
+        let mock = try MockServer(script: provider.mock, arguments: provider.good.flags)
+        defer { mock.stop() }
+        let file = Fixtures.workDirectory + "/send-\(provider.id).yaml"
+        try """
+        plugin_dirs: [\(try BuiltPlugins.directory())]
+        integrations:
+          - name: bot
+            plugin: \(provider.id)
+            settings: \(provider.good.settings(mock.base))
+            egress: {allow: [127.0.0.1], allow_loopback: true}
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+        let run = try HeraldBinary.run(["send", "--config", file, "--integration", "bot", "--title", Self.title,
+                                        "--body", "load 9.7 on db-1", "--severity", "critical"])
+        #expect(run.status == 0, "\(run.out)\(run.err)")
+        #expect(!run.err.contains("template problem"), "\(run.err)")
+        let received = try JSONValue.parse(Data(try await mock.get("/_received"))).arrayValue ?? []
+        let texts = received.flatMap(GroupBotPluginTests.strings)
+        #expect(texts.contains { $0.contains(Self.title) || Self.unescaped($0).contains(Self.title) }, "\(texts)")
+    }
+
+    /// What a Markdown or mrkdwn client shows: backslash escapes and the three entities undone.
+    static func unescaped(_ text: String) -> String {
+        var out = ""
+        var escaping = false
+        for c in text {
+            if escaping { out.append(c); escaping = false } else if c == "\\" { escaping = true } else { out.append(c) }
+        }
+        return out.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&amp;", with: "&")
+    }
+}
