@@ -88,9 +88,11 @@ struct Provider: Sendable, CustomStringConvertible {
         let url: @Sendable (String, String) -> String = { base, secret in
             #"{webhook_url: "\#(base)/robot/send?access_token=test-token", secret: "\#(secret)"}"#
         }
+        // DingTalk secrets start with "SEC"; --oracle makes the mock check each sign with the
+        // DingtalkChatbot package from PyPI as well as its own HMAC.
         return Provider(id: "dingtalk", mock: "dingtalk_mock.py",
-            good: Scenario(flags: ["--secret", "s3cret"]) { url($0, "s3cret") },
-            badCredential: Scenario(flags: ["--secret", "s3cret"]) { url($0, "wrong") }, credentialWord: "sign",
+            good: Scenario(flags: ["--secret", "SECs3cret", "--oracle"]) { url($0, "SECs3cret") },
+            badCredential: Scenario(flags: ["--secret", "SECs3cret", "--oracle"]) { url($0, "SECwrong") }, credentialWord: "sign",
             rateLimit: Scenario(flags: ["--rate-limit", "1"]) { url($0, "s") },
             serverError: Scenario(flags: ["--http-status", "503"]) { url($0, "s") },
             unknownCode: Scenario(flags: ["--errcode", "77777", "--errmsg", "something new"]) { url($0, "s") })

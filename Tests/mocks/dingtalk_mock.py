@@ -67,6 +67,16 @@ def expected_sign(timestamp, secret):
     return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
 
 
+def oracle_sign(timestamp, secret):
+    """The sign the PyPI package DingtalkChatbot computes for this timestamp: an implementation
+    independent of both the plugin and expected_sign above (it only signs "SEC..." secrets)."""
+    from dingtalkchatbot.chatbot import DingtalkChatbot
+    bot = DingtalkChatbot("https://oapi.dingtalk.com/robot/send?access_token=x", secret=secret)
+    bot.start_time = int(timestamp) / 1000
+    bot.update_webhook()
+    return urllib.parse.parse_qs(urllib.parse.urlsplit(bot.webhook).query)["sign"][0]
+
+
 def need(ok, field):
     if not ok:
         raise Refusal(40035, f"缺少参数 {field}")
@@ -206,6 +216,8 @@ def make_handler(args):
                     raise Refusal(310000, "invalid timestamp")
                 if not hmac.compare_digest(sign, expected_sign(timestamp, args.secret)):
                     raise Refusal(310000, "sign not match")
+                if args.oracle and not hmac.compare_digest(sign, oracle_sign(timestamp, args.secret)):
+                    raise Refusal(310000, "sign not match (DingtalkChatbot computes another)")
             try:
                 doc = json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, ValueError):
@@ -225,6 +237,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--token", default="test-token")
     parser.add_argument("--secret")
+    parser.add_argument("--oracle", action="store_true",
+                        help="also check each sign against the DingtalkChatbot package (PyPI)")
     parser.add_argument("--keyword", action="append", default=[])
     parser.add_argument("--rate-limit", type=int)
     parser.add_argument("--throttle-seconds", type=float, default=600)
