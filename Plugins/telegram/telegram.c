@@ -15,16 +15,12 @@
  *      -I include -o telegram.so Plugins/telegram/telegram.c
  */
 #include "herald/plugin.h"
+#include "herald/plugin_kit.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define LIT(literal) {literal, sizeof(literal) - 1}
-#define SV(literal) ((herald_str)LIT(literal))
-#define VIEW(p, n) ((herald_str){(p), (n)})
 
 enum {
     /* The schema's maxItems. Herald performs at most 8 requests per delivery and (as of this
@@ -34,7 +30,6 @@ enum {
     MAX_CHAT_ID = 64,         /* "-1001234567890" or "@channelname" */
     TEXT_LIMIT = 4096,        /* Telegram: 1-4096 characters after entity parsing */
     BODY_LIMIT = 3584,        /* what the descriptor declares for the rendered body */
-    SNIPPET_BYTES = 200,
     MAX_DESCRIPTION = 300,
     JSON_MAX_DEPTH = 64,
     MAX_DISCOVERED = 200,
@@ -51,31 +46,12 @@ static const char DEFAULT_API_BASE[] = "https://api.telegram.org";
 
 /* ---- small helpers --------------------------------------------------------------------------- */
 
-static int str_eq(herald_str a, const char *b) {
-    size_t n = strlen(b);
-    return a.len == n && (n == 0 || memcmp(a.ptr, b, n) == 0);
-}
-
-static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c; }
+/* The common helpers (string views, the output buffer, config reading, snippets, names) are hk_*
+ * from herald/plugin_kit.h; these are Telegram's own. */
 
 static int str_ieq_prefix(herald_str a, const char *prefix) {
     size_t n = strlen(prefix);
-    if (a.len < n) return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (lower((unsigned char)a.ptr[i]) != lower((unsigned char)prefix[i])) return 0;
-    }
-    return 1;
-}
-
-/* Case-insensitive substring search (ASCII), for Telegram's error descriptions. */
-static int contains_ci(const char *hay, const char *needle) {
-    size_t n = strlen(needle);
-    for (const char *p = hay; *p; p++) {
-        size_t i = 0;
-        while (i < n && p[i] && lower((unsigned char)p[i]) == lower((unsigned char)needle[i])) i++;
-        if (i == n) return 1;
-    }
-    return 0;
+    return a.len >= n && hk_str_ieq(HK_VIEW(a.ptr, n), prefix);
 }
 
 static int is_digits(herald_str s) {
@@ -94,105 +70,9 @@ static int is_visible_ascii(herald_str s) {
     return 1;
 }
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes available), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n) {
-    unsigned char c = p[0];
-    if (c < 0x80) return 1;
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; }
-    else if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; }
-    else if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; }
-    else return 0;
-    if (n < len) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return len;
-}
-
-static void wipe(void *p, size_t n) {
-    volatile unsigned char *v = p;
-    while (p && n--) *v++ = 0;
-}
-
-static int fail(char *err, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, 200, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-/* ---- growable output buffer ------------------------------------------------------------------ */
-
-typedef struct {
-    char *p; /* owned; freed by the caller with free() */
-    size_t len, cap;
-    int32_t failed; /* 0, NO_MEMORY, or a negative herald_status from a host function */
-} buf;
-
-#define NO_MEMORY 1
-
-static int buf_reserve(buf *b, size_t extra) {
-    if (b->failed) return -1;
-    if (extra > SIZE_MAX / 4 - b->len) {
-        b->failed = NO_MEMORY;
-        return -1;
-    }
-    size_t need = b->len + extra;
-    if (need <= b->cap) return 0;
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap < need) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->failed = NO_MEMORY;
-        return -1;
-    }
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-static void buf_put(buf *b, const void *data, size_t n) {
-    if (n == 0 || buf_reserve(b, n) != 0) return;
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
-static void buf_lit(buf *b, const char *s) { buf_put(b, s, strlen(s)); }
-
-static void buf_u64(buf *b, uint64_t v) {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
-    if (n > 0) buf_put(b, tmp, (size_t)n);
-}
-
-/* Appends `s` escaped for a JSON string (no quotes), by the host: at most 6x the input. */
-static void buf_json_raw(buf *b, const herald_host_api *h, herald_str s) {
-    if (s.len == 0 || s.ptr == NULL) return;
-    size_t got = 0;
-    if (s.len > SIZE_MAX / 4 / 6) b->failed = NO_MEMORY;
-    if (buf_reserve(b, s.len * 6) != 0) return;
-    int32_t rc = h->json_escape(s, (uint8_t *)b->p + b->len, b->cap - b->len, &got);
-    if (rc != HERALD_OK || got > b->cap - b->len) {
-        b->failed = rc != HERALD_OK ? rc : HERALD_ERR_INTERNAL;
-        return;
-    }
-    b->len += got;
-}
-
-static void buf_json(buf *b, const herald_host_api *h, herald_str s) {
-    buf_put(b, "\"", 1);
-    buf_json_raw(b, h, s);
-    buf_put(b, "\"", 1);
-}
-
 /* Appends `s` escaped for Telegram HTML: & < > always, and " too (safe in attributes). Invalid
  * UTF-8 passes through; json_escape turns it into U+FFFD later. */
-static void buf_html(buf *b, herald_str s) {
+static void buf_html(hk_buf *b, herald_str s) {
     size_t start = 0;
     for (size_t i = 0; i < s.len; i++) {
         const char *rep = NULL;
@@ -203,16 +83,19 @@ static void buf_html(buf *b, herald_str s) {
         case '"': rep = "&quot;"; break;
         default: continue;
         }
-        buf_put(b, s.ptr + start, i - start);
-        buf_lit(b, rep);
+        hk_buf_put(b, s.ptr + start, i - start);
+        hk_buf_lit(b, rep);
         start = i + 1;
     }
-    buf_put(b, s.ptr + start, s.len - start);
+    hk_buf_put(b, s.ptr + start, s.len - start);
 }
 
 /* ---- a small, careful JSON reader ------------------------------------------------------------ */
 /* Enough to read Telegram's answers: find members of objects, walk arrays, decode strings and
- * integers. Every function checks bounds; malformed input yields "not found", never a crash. */
+ * integers. Every function checks bounds; malformed input yields "not found", never a crash.
+ * Kept local rather than hk_json_member: Telegram's answers need nested objects (result.message_id,
+ * parameters.retry_after, the getUpdates list) and arrays, which the kit's top-level reader does
+ * not walk, and j_str decodes whole strings (U+FFFD for bad input, no "…" cut) for chat titles. */
 
 typedef struct {
     const char *p, *end;
@@ -339,7 +222,7 @@ static int j_int(jspan v, int64_t *out) {
     return 1;
 }
 
-static void put_utf8(char *out, size_t cap, size_t *o, uint32_t cp) {
+static void j_put_utf8(char *out, size_t cap, size_t *o, uint32_t cp) {
     char tmp[4];
     size_t n;
     if (cp < 0x80) { tmp[0] = (char)cp; n = 1; }
@@ -352,7 +235,7 @@ static void put_utf8(char *out, size_t cap, size_t *o, uint32_t cp) {
     }
 }
 
-static int hex4(const char *p, const char *e, uint32_t *out) {
+static int j_hex4(const char *p, const char *e, uint32_t *out) {
     if (e - p < 4) return 0;
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
@@ -383,11 +266,11 @@ static int j_str(jspan v, char *out, size_t cap) {
             switch (c) {
             case 'n': case 'r': case 't': case 'b': case 'f': cp = ' '; break;
             case 'u':
-                if (!hex4(p, e, &cp)) return 0;
+                if (!j_hex4(p, e, &cp)) return 0;
                 p += 4;
                 if (cp >= 0xd800 && cp <= 0xdbff) {
                     uint32_t lo;
-                    if (e - p >= 6 && p[0] == '\\' && p[1] == 'u' && hex4(p + 2, e, &lo) && lo >= 0xdc00 && lo <= 0xdfff) {
+                    if (e - p >= 6 && p[0] == '\\' && p[1] == 'u' && j_hex4(p + 2, e, &lo) && lo >= 0xdc00 && lo <= 0xdfff) {
                         cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
                         p += 6;
                     } else {
@@ -400,11 +283,11 @@ static int j_str(jspan v, char *out, size_t cap) {
                 break;
             default: cp = (unsigned char)c; break;
             }
-            put_utf8(out, cap, &o, cp);
+            j_put_utf8(out, cap, &o, cp);
         } else {
-            size_t k = utf8_seq((const unsigned char *)p, (size_t)(e - p));
-            if (k == 0) { put_utf8(out, cap, &o, 0xfffd); p++; continue; }
-            if ((unsigned char)*p < 0x20 || *p == 0x7f) { put_utf8(out, cap, &o, ' '); p++; continue; }
+            size_t k = hk_utf8_seq((const unsigned char *)p, (size_t)(e - p));
+            if (k == 0) { j_put_utf8(out, cap, &o, 0xfffd); p++; continue; }
+            if ((unsigned char)*p < 0x20 || *p == 0x7f) { j_put_utf8(out, cap, &o, ' '); p++; continue; }
             if (o + k >= cap) break;
             memcpy(out + o, p, k);
             o += k;
@@ -419,71 +302,28 @@ static int j_str(jspan v, char *out, size_t cap) {
 /* ---- the instance and its configuration ------------------------------------------------------ */
 
 typedef struct {
-    char *p; /* owned, NUL-terminated */
-    size_t len;
-} ostr;
-
-typedef struct {
     char id[MAX_CHAT_ID + 1]; /* "-100123..." or "@name" */
     int numeric;              /* 1: emit as a JSON number */
 } chat;
 
 typedef struct {
     const herald_host_api *host; /* borrowed: valid until instance_destroy returns */
-    ostr token;                  /* secret: wiped on destroy */
-    ostr api_base;               /* no trailing slash */
+    hk_ostr token;               /* secret: wiped on destroy */
+    hk_ostr api_base;            /* no trailing slash */
     chat chats[MAX_CHATS];
     size_t chat_count;
     int disable_notification;
 } instance;
 
-static void ostr_free(ostr *s, int secret) {
-    if (secret) wipe(s->p, s->len);
-    free(s->p);
-    s->p = NULL;
-    s->len = 0;
-}
-
 static void instance_free(instance *in) {
     if (!in) return;
-    ostr_free(&in->token, 1);
-    ostr_free(&in->api_base, 0);
+    hk_ostr_free(&in->token, 1);
+    hk_ostr_free(&in->api_base, 0);
     free(in);
 }
 
-static int32_t cfg_read(const herald_host_api *h, int keys, const char *path, ostr *out) {
-    herald_str p = VIEW(path, strlen(path));
-    size_t need = 0, got = 0;
-    int32_t st = keys ? h->config_keys(p, NULL, 0, &need) : h->config_get(p, NULL, 0, &need);
-    if (st == HERALD_OK) need = 0;
-    else if (st != HERALD_ERR_BUFFER_TOO_SMALL) return st;
-    char *text = malloc(need + 1);
-    if (!text) return NO_MEMORY;
-    if (need > 0) {
-        st = keys ? h->config_keys(p, (uint8_t *)text, need, &got) : h->config_get(p, (uint8_t *)text, need, &got);
-        if (st != HERALD_OK || got > need) {
-            free(text);
-            return st == HERALD_OK || st == HERALD_ERR_BUFFER_TOO_SMALL ? HERALD_ERR_INTERNAL : st;
-        }
-    }
-    text[got] = 0;
-    *out = (ostr){text, got};
-    return HERALD_OK;
-}
-
-static int read_fail(char *err, const char *path, int32_t st) {
-    if (st == NO_MEMORY) return fail(err, "out of memory while reading setting '%s'", path);
-    return fail(err, "the host could not read setting '%s' (status %d)", path, (int)st);
-}
-
-static int read_opt(const herald_host_api *h, const char *path, ostr *out, char *err) {
-    int32_t st = cfg_read(h, 0, path, out);
-    if (st == HERALD_ERR_NOT_FOUND) return 0;
-    return st == HERALD_OK ? 1 : read_fail(err, path, st);
-}
-
 /* "123456:ABC-def_..." (what @BotFather hands out). */
-static int token_ok(const ostr *t) {
+static int token_ok(const hk_ostr *t) {
     size_t i = 0;
     while (i < t->len && t->p[i] >= '0' && t->p[i] <= '9') i++;
     if (i == 0 || i >= t->len || t->p[i] != ':' || i + 1 >= t->len) return 0;
@@ -505,7 +345,7 @@ static int parse_chat(herald_str s, chat *out) {
         }
         out->numeric = 0;
     } else {
-        herald_str digits = s.ptr[0] == '-' ? VIEW(s.ptr + 1, s.len - 1) : s;
+        herald_str digits = s.ptr[0] == '-' ? HK_VIEW(s.ptr + 1, s.len - 1) : s;
         if (!is_digits(digits) || digits.len > 18 || (digits.len > 1 && digits.ptr[0] == '0')) return 0;
         out->numeric = 1;
     }
@@ -518,69 +358,73 @@ static const char *const known_settings[] = {"bot_token", "chat_ids", "api_base"
 
 static int read_config(instance *in, char *err) {
     const herald_host_api *h = in->host;
-    ostr names = {0}, value = {0};
+    hk_ostr names = {0}, value = {0};
     int rc = -1, got;
 
-    int32_t st = cfg_read(h, 1, "", &names);
-    if (st == HERALD_ERR_INVALID_ARGUMENT) { fail(err, "the configuration must be a JSON object"); goto done; }
-    if (st != HERALD_OK) { read_fail(err, "", st); goto done; }
+    int32_t st = hk_cfg_read(h, 1, "", &names);
+    if (st == HERALD_ERR_INVALID_ARGUMENT) { hk_fail(err, "the configuration must be a JSON object"); goto done; }
+    if (st != HERALD_OK) {
+        if (st == HK_NO_MEMORY) hk_fail(err, "out of memory while reading setting ''");
+        else hk_fail(err, "the host could not read setting '' (status %d)", (int)st);
+        goto done;
+    }
     for (const char *name = names.p; name < names.p + names.len; name += strlen(name) + 1) {
         size_t i = 0;
         while (i < sizeof known_settings / sizeof *known_settings && strcmp(name, known_settings[i]) != 0) i++;
         if (i < sizeof known_settings / sizeof *known_settings) continue;
-        if (strlen(name) <= 64 && is_visible_ascii(VIEW(name, strlen(name))))
-            fail(err, "setting '%s' is not a setting of the telegram plugin", name);
+        if (strlen(name) <= 64 && is_visible_ascii(HK_VIEW(name, strlen(name))))
+            hk_fail(err, "setting '%s' is not a setting of the telegram plugin", name);
         else
-            fail(err, "the configuration has a setting the telegram plugin does not know");
+            hk_fail(err, "the configuration has a setting the telegram plugin does not know");
         goto done;
     }
 
-    if ((got = read_opt(h, "bot_token", &in->token, err)) <= 0) {
-        if (got == 0) fail(err, "setting 'bot_token' is required (the token @BotFather gave you)");
+    if ((got = hk_read_opt(h, "bot_token", &in->token, err)) <= 0) {
+        if (got == 0) hk_fail(err, "setting 'bot_token' is required (the token @BotFather gave you)");
         goto done;
     }
-    if (!token_ok(&in->token)) { fail(err, "setting 'bot_token' must look like 123456789:AA... (digits, a colon, then letters, digits, '_' or '-')"); goto done; }
+    if (!token_ok(&in->token)) { hk_fail(err, "setting 'bot_token' must look like 123456789:AA... (digits, a colon, then letters, digits, '_' or '-')"); goto done; }
 
     for (size_t i = 0;; i++) {
         char path[32];
         snprintf(path, sizeof path, "chat_ids.%zu", i);
-        if ((got = read_opt(h, path, &value, err)) < 0) goto done;
+        if ((got = hk_read_opt(h, path, &value, err)) < 0) goto done;
         if (got == 0) break;
-        if (i >= MAX_CHATS) { fail(err, "setting 'chat_ids' has more than %d chats: use a second integration for the others", MAX_CHATS); goto done; }
-        if (!parse_chat(VIEW(value.p, value.len), &in->chats[i])) {
-            fail(err, "setting 'chat_ids' item %zu must be a chat id such as -1001234567890 or a channel's @username", i);
+        if (i >= MAX_CHATS) { hk_fail(err, "setting 'chat_ids' has more than %d chats: use a second integration for the others", MAX_CHATS); goto done; }
+        if (!parse_chat(HK_VIEW(value.p, value.len), &in->chats[i])) {
+            hk_fail(err, "setting 'chat_ids' item %zu must be a chat id such as -1001234567890 or a channel's @username", i);
             goto done;
         }
         for (size_t j = 0; j < i; j++) {
-            if (strcmp(in->chats[j].id, in->chats[i].id) == 0) { fail(err, "setting 'chat_ids' lists chat %s twice", in->chats[i].id); goto done; }
+            if (strcmp(in->chats[j].id, in->chats[i].id) == 0) { hk_fail(err, "setting 'chat_ids' lists chat %s twice", in->chats[i].id); goto done; }
         }
         in->chat_count = i + 1;
-        ostr_free(&value, 0);
+        hk_ostr_free(&value, 0);
     }
-    if (in->chat_count == 0) { fail(err, "setting 'chat_ids' must list at least one chat id (run the discover-chats action to find them)"); goto done; }
+    if (in->chat_count == 0) { hk_fail(err, "setting 'chat_ids' must list at least one chat id (run the discover-chats action to find them)"); goto done; }
 
-    if ((got = read_opt(h, "api_base", &in->api_base, err)) < 0) goto done;
+    if ((got = hk_read_opt(h, "api_base", &in->api_base, err)) < 0) goto done;
     if (got == 0) {
         in->api_base.p = malloc(sizeof DEFAULT_API_BASE);
-        if (!in->api_base.p) { fail(err, "out of memory while reading setting 'api_base'"); goto done; }
+        if (!in->api_base.p) { hk_fail(err, "out of memory while reading setting 'api_base'"); goto done; }
         memcpy(in->api_base.p, DEFAULT_API_BASE, sizeof DEFAULT_API_BASE);
         in->api_base.len = sizeof DEFAULT_API_BASE - 1;
     }
     while (in->api_base.len > 0 && in->api_base.p[in->api_base.len - 1] == '/') in->api_base.p[--in->api_base.len] = 0;
-    herald_str u = VIEW(in->api_base.p, in->api_base.len);
+    herald_str u = HK_VIEW(in->api_base.p, in->api_base.len);
     int url_ok = (u.len > 7 && str_ieq_prefix(u, "http://")) || (u.len > 8 && str_ieq_prefix(u, "https://"));
     for (size_t i = 0; url_ok && i < u.len; i++) url_ok = (unsigned char)u.ptr[i] > 0x20 && u.ptr[i] != 0x7f && u.ptr[i] != '?' && u.ptr[i] != '#';
-    if (!url_ok) { fail(err, "setting 'api_base' must be an http:// or https:// URL without a query, spaces or control characters"); goto done; }
+    if (!url_ok) { hk_fail(err, "setting 'api_base' must be an http:// or https:// URL without a query, spaces or control characters"); goto done; }
 
-    if ((got = read_opt(h, "disable_notification", &value, err)) < 0) goto done;
+    if ((got = hk_read_opt(h, "disable_notification", &value, err)) < 0) goto done;
     if (got == 1) {
-        if (str_eq(VIEW(value.p, value.len), "true")) in->disable_notification = 1;
-        else if (!str_eq(VIEW(value.p, value.len), "false")) { fail(err, "setting 'disable_notification' must be true or false"); goto done; }
+        if (hk_str_eq(HK_VIEW(value.p, value.len), "true")) in->disable_notification = 1;
+        else if (!hk_str_eq(HK_VIEW(value.p, value.len), "false")) { hk_fail(err, "setting 'disable_notification' must be true or false"); goto done; }
     }
     rc = 0;
 done:
-    ostr_free(&names, 0);
-    ostr_free(&value, 0);
+    hk_ostr_free(&names, 0);
+    hk_ostr_free(&value, 0);
     return rc;
 }
 
@@ -590,19 +434,19 @@ static int32_t telegram_create(const herald_host_api *host, herald_str config_js
     *out_instance = NULL;
     if (!HERALD_HAS_FIELD(herald_host_api, config_keys, host->struct_size)) {
         if (HERALD_HAS_FIELD(herald_host_api, set_error, host->struct_size))
-            host->set_error(SV("the host's function table lacks config_get/config_keys, which the telegram plugin needs"));
+            host->set_error(HK_SV("the host's function table lacks config_get/config_keys, which the telegram plugin needs"));
         return -1;
     }
     instance *in = calloc(1, sizeof *in);
     if (!in) {
-        host->set_error(SV("out of memory while creating the telegram instance"));
+        host->set_error(HK_SV("out of memory while creating the telegram instance"));
         return -1;
     }
     in->host = host;
     char err[200] = "";
     if (read_config(in, err) != 0) {
         if (!err[0]) snprintf(err, sizeof err, "the configuration could not be read");
-        host->set_error(VIEW(err, strlen(err)));
+        host->set_error(HK_VIEW(err, strlen(err)));
         instance_free(in);
         return -1;
     }
@@ -614,18 +458,21 @@ static void telegram_destroy(void *inst) { instance_free(inst); }
 
 /* ---- the message text (Telegram HTML) -------------------------------------------------------- */
 
-static const char *severity_name(int32_t s) {
+/* Lower case, unlike hk_severity_name / hk_status_name ("Critical"): the status line reads
+ * "critical · triggered · #42". */
+static const char *severity_word(int32_t s) {
     static const char *const names[] = {"critical", "warning", "info"};
     return s >= 1 && s <= 3 ? names[s - 1] : "unknown";
 }
 
-static const char *status_name(int32_t s) {
+static const char *status_word(int32_t s) {
     static const char *const names[] = {"triggered", "acknowledged", "resolved", "closed"};
     return s >= 1 && s <= 4 ? names[s - 1] : "unknown";
 }
 
-/* 🔴 critical, 🟠 warning, 🔵 info; ✅ once resolved or closed, whatever the severity. */
-static const char *severity_emoji(const herald_message *m) {
+/* 🔴 critical, 🟠 warning, 🔵 info; ✅ once resolved or closed, whatever the severity. Kept local:
+ * hk_severity_emoji shows ⚪ for an unknown severity, where Telegram has always shown 🔵. */
+static const char *severity_mark(const herald_message *m) {
     if (m->status == HERALD_INCIDENT_RESOLVED || m->status == HERALD_INCIDENT_CLOSED) return "\xe2\x9c\x85";
     switch (m->severity) {
     case HERALD_SEVERITY_CRITICAL: return "\xf0\x9f\x94\xb4";
@@ -634,18 +481,13 @@ static const char *severity_emoji(const herald_message *m) {
     }
 }
 
-static const char *link_default_label(int32_t kind) {
-    static const char *const names[] = {"View", "Acknowledge", "Snooze", "Close", "Open"};
-    return kind >= 1 && kind <= 5 ? names[kind - 1] : "Open";
-}
-
 /* A mention Telegram can render: a numeric user id (text mention) or a public @username. */
 static int mention_kind(const herald_mention *x) {
     herald_str id = x->id;
     if (id.len == 0 || id.len > MAX_CHAT_ID) return 0;
     if (is_digits(id)) return 1;
-    herald_str name = id.ptr[0] == '@' ? VIEW(id.ptr + 1, id.len - 1) : id;
-    if (id.ptr[0] != '@' && !str_eq(x->id_kind, "username")) return 0;
+    herald_str name = id.ptr[0] == '@' ? HK_VIEW(id.ptr + 1, id.len - 1) : id;
+    if (id.ptr[0] != '@' && !hk_str_eq(x->id_kind, "username")) return 0;
     if (name.len < 4 || name.len > 32) return 0;
     for (size_t i = 0; i < name.len; i++) {
         char c = name.ptr[i];
@@ -666,33 +508,33 @@ static int mention_kind(const herald_mention *x) {
  *   <a href="tg://user?id=1">Ann</a> @bob
  * The title and body arrive already escaped for Telegram HTML; labels and names are escaped here.
  */
-static void put_text(buf *b, const herald_message *m, int with_labels) {
-    buf_lit(b, severity_emoji(m));
-    buf_lit(b, " <b>");
-    buf_put(b, m->title.ptr, m->title.len);
-    buf_lit(b, "</b>\n<i>");
-    buf_lit(b, severity_name(m->severity));
-    buf_lit(b, " \xc2\xb7 ");
-    buf_lit(b, status_name(m->status));
+static void put_text(hk_buf *b, const herald_message *m, int with_labels) {
+    hk_buf_lit(b, severity_mark(m));
+    hk_buf_lit(b, " <b>");
+    hk_buf_put(b, m->title.ptr, m->title.len);
+    hk_buf_lit(b, "</b>\n<i>");
+    hk_buf_lit(b, severity_word(m->severity));
+    hk_buf_lit(b, " \xc2\xb7 ");
+    hk_buf_lit(b, status_word(m->status));
     if (m->incident_number > 0) {
-        buf_lit(b, " \xc2\xb7 #");
-        buf_u64(b, m->incident_number);
+        hk_buf_lit(b, " \xc2\xb7 #");
+        hk_buf_u64(b, m->incident_number);
     }
-    buf_lit(b, "</i>");
+    hk_buf_lit(b, "</i>");
     if (m->body.len > 0) {
-        buf_lit(b, "\n\n");
-        buf_put(b, m->body.ptr, m->body.len);
+        hk_buf_lit(b, "\n\n");
+        hk_buf_put(b, m->body.ptr, m->body.len);
     }
     if (with_labels && m->labels && m->label_count > 0) {
         const char *sep = "\n\n";
         for (size_t i = 0; i < m->label_count; i++) {
             const herald_pair *l = &m->labels[i];
             if (l->name.len == 0) continue;
-            buf_lit(b, sep);
+            hk_buf_lit(b, sep);
             sep = "\n";
-            buf_lit(b, "<b>");
+            hk_buf_lit(b, "<b>");
             buf_html(b, l->name);
-            buf_lit(b, "</b>: ");
+            hk_buf_lit(b, "</b>: ");
             buf_html(b, l->value);
         }
     }
@@ -701,18 +543,18 @@ static void put_text(buf *b, const herald_message *m, int with_labels) {
         const herald_mention *x = &m->mentions[i];
         int kind = mention_kind(x);
         if (kind == 0) continue;
-        buf_lit(b, sep);
+        hk_buf_lit(b, sep);
         sep = " ";
         if (kind == 1) {
-            buf_lit(b, "<a href=\"tg://user?id=");
-            buf_put(b, x->id.ptr, x->id.len);
-            buf_lit(b, "\">");
+            hk_buf_lit(b, "<a href=\"tg://user?id=");
+            hk_buf_put(b, x->id.ptr, x->id.len);
+            hk_buf_lit(b, "\">");
             if (x->display_name.len > 0) buf_html(b, x->display_name);
-            else buf_put(b, x->id.ptr, x->id.len);
-            buf_lit(b, "</a>");
+            else hk_buf_put(b, x->id.ptr, x->id.len);
+            hk_buf_lit(b, "</a>");
         } else {
-            if (x->id.ptr[0] != '@') buf_lit(b, "@");
-            buf_put(b, x->id.ptr, x->id.len);
+            if (x->id.ptr[0] != '@') hk_buf_lit(b, "@");
+            hk_buf_put(b, x->id.ptr, x->id.len);
         }
     }
 }
@@ -741,9 +583,9 @@ static size_t visible_length(const char *p, size_t n) {
 
 /* Builds the sendMessage body for chat `c`. Returns 0, or -1 when even the text without labels
  * is over Telegram's 4096 characters (the reason is then in `why`). */
-static int put_send_body(buf *b, const instance *in, const herald_message *m, const chat *c, char *why, size_t why_cap) {
+static int put_send_body(hk_buf *b, const instance *in, const herald_message *m, const chat *c, char *why, size_t why_cap) {
     const herald_host_api *h = in->host;
-    buf text = {0};
+    hk_buf text = {0};
     put_text(&text, m, 1);
     size_t chars = text.failed ? 0 : visible_length(text.p, text.len);
     if (!text.failed && chars > TEXT_LIMIT) {
@@ -753,42 +595,42 @@ static int put_send_body(buf *b, const instance *in, const herald_message *m, co
         chars = text.failed ? 0 : visible_length(text.p, text.len);
         if (!text.failed && chars > TEXT_LIMIT) {
             snprintf(why, why_cap, "the message has %zu characters and Telegram accepts at most %d: shorten the integration's template", chars, TEXT_LIMIT);
-            free(text.p);
+            hk_buf_free(&text);
             return -1;
         }
-        h->log(HERALD_LOG_INFO, SV("the labels were left out: with them the message would exceed Telegram's 4096 characters"));
+        h->log(HERALD_LOG_INFO, HK_SV("the labels were left out: with them the message would exceed Telegram's 4096 characters"));
     }
     if (text.failed) {
         b->failed = text.failed;
-        free(text.p);
+        hk_buf_free(&text);
         return 0;
     }
 
-    buf_lit(b, "{\"chat_id\":");
-    if (c->numeric) buf_lit(b, c->id);
-    else buf_json(b, h, VIEW(c->id, strlen(c->id)));
-    buf_lit(b, ",\"text\":");
-    buf_json(b, h, VIEW(text.p, text.len));
-    free(text.p);
-    buf_lit(b, ",\"parse_mode\":\"HTML\",\"link_preview_options\":{\"is_disabled\":true}");
-    if (in->disable_notification) buf_lit(b, ",\"disable_notification\":true");
+    hk_buf_lit(b, "{\"chat_id\":");
+    if (c->numeric) hk_buf_lit(b, c->id);
+    else hk_buf_json(b, h, HK_VIEW(c->id, strlen(c->id)));
+    hk_buf_lit(b, ",\"text\":");
+    hk_buf_json(b, h, HK_VIEW(text.p, text.len));
+    hk_buf_free(&text);
+    hk_buf_lit(b, ",\"parse_mode\":\"HTML\",\"link_preview_options\":{\"is_disabled\":true}");
+    if (in->disable_notification) hk_buf_lit(b, ",\"disable_notification\":true");
 
     /* URL buttons, two per row. Telegram accepts only http(s) and tg:// URLs in them. */
     size_t buttons = 0;
     for (size_t i = 0; m->links && i < m->link_count; i++) {
         const herald_link *l = &m->links[i];
         if (l->url.len == 0 || !(str_ieq_prefix(l->url, "https://") || str_ieq_prefix(l->url, "http://"))) continue;
-        buf_lit(b, buttons == 0 ? ",\"reply_markup\":{\"inline_keyboard\":[[" : buttons % 2 == 0 ? "],[" : ",");
-        buf_lit(b, "{\"text\":");
-        if (l->label.len > 0) buf_json(b, h, l->label);
-        else buf_json(b, h, VIEW(link_default_label(l->kind), strlen(link_default_label(l->kind))));
-        buf_lit(b, ",\"url\":");
-        buf_json(b, h, l->url);
-        buf_lit(b, "}");
+        hk_buf_lit(b, buttons == 0 ? ",\"reply_markup\":{\"inline_keyboard\":[[" : buttons % 2 == 0 ? "],[" : ",");
+        hk_buf_lit(b, "{\"text\":");
+        if (l->label.len > 0) hk_buf_json(b, h, l->label);
+        else hk_buf_json(b, h, HK_VIEW(hk_link_default_label(l->kind), strlen(hk_link_default_label(l->kind))));
+        hk_buf_lit(b, ",\"url\":");
+        hk_buf_json(b, h, l->url);
+        hk_buf_lit(b, "}");
         buttons++;
     }
-    if (buttons > 0) buf_lit(b, "]]}");
-    buf_lit(b, "}");
+    if (buttons > 0) hk_buf_lit(b, "]]}");
+    hk_buf_lit(b, "}");
     return 0;
 }
 
@@ -812,10 +654,10 @@ static void progress_load(const instance *in, const herald_message *m, progress 
     size_t klen, got = 0;
     progress_key(m, key, sizeof key, &klen);
     pg->len = 0;
-    int32_t st = in->host->kv_get(VIEW(key, klen), (uint8_t *)pg->text, sizeof pg->text - 1, &got);
+    int32_t st = in->host->kv_get(HK_VIEW(key, klen), (uint8_t *)pg->text, sizeof pg->text - 1, &got);
     if (st == HERALD_OK && got < sizeof pg->text) pg->len = got;
     else if (st != HERALD_ERR_NOT_FOUND)
-        in->host->log(HERALD_LOG_WARNING, SV("could not read the delivery progress: chats that already have this message may get it again"));
+        in->host->log(HERALD_LOG_WARNING, HK_SV("could not read the delivery progress: chats that already have this message may get it again"));
     pg->text[pg->len] = 0;
 }
 
@@ -859,8 +701,8 @@ static void progress_add(const instance *in, const herald_message *m, progress *
     char key[256];
     size_t klen;
     progress_key(m, key, sizeof key, &klen);
-    if (in->host->kv_set(VIEW(key, klen), VIEW(pg->text, pg->len), PROGRESS_TTL_MS) != HERALD_OK)
-        in->host->log(HERALD_LOG_WARNING, SV("could not store the delivery progress: a retry may send this message again to chats that already have it"));
+    if (in->host->kv_set(HK_VIEW(key, klen), HK_VIEW(pg->text, pg->len), PROGRESS_TTL_MS) != HERALD_OK)
+        in->host->log(HERALD_LOG_WARNING, HK_SV("could not store the delivery progress: a retry may send this message again to chats that already have it"));
 }
 
 /* The chats of this delivery: the message's recipient if it names one, else the configured list. */
@@ -879,14 +721,6 @@ static size_t delivery_chats(const instance *in, const herald_message *m, chat *
 
 /* ---- requests -------------------------------------------------------------------------------- */
 
-static int32_t host_failure(const herald_host_api *h, herald_exchange *ex, int32_t status, const char *what) {
-    char msg[160];
-    if (status == NO_MEMORY) snprintf(msg, sizeof msg, "out of memory while %s", what);
-    else snprintf(msg, sizeof msg, "the host failed while %s (status %d)", what, (int)status);
-    h->set_reason(ex, VIEW(msg, strlen(msg)));
-    return status == NO_MEMORY || status == HERALD_ERR_INTERNAL ? HERALD_OUTCOME_RETRY : HERALD_OUTCOME_FAILED;
-}
-
 /* {api_base}/bot{token}/{method}[?query] */
 static int method_url(const instance *in, const char *method, const char *query, char **out, size_t *len) {
     size_t n = in->api_base.len + 4 + in->token.len + 1 + strlen(method) + (query ? strlen(query) + 1 : 0) + 1;
@@ -903,48 +737,48 @@ static int method_url(const instance *in, const char *method, const char *query,
 }
 
 static int32_t issue(const instance *in, herald_exchange *ex, const char *http_method, const char *method, const char *query,
-                     const buf *body, uint64_t tag) {
+                     const hk_buf *body, uint64_t tag) {
     const herald_host_api *h = in->host;
     char *url;
     size_t url_len;
-    if (method_url(in, method, query, &url, &url_len) != 0) return host_failure(h, ex, NO_MEMORY, "building the request URL");
+    if (method_url(in, method, query, &url, &url_len) != 0) return hk_host_failure(h, ex, HK_NO_MEMORY, "building the request URL");
     herald_pair headers[2];
     size_t n = 0;
-    if (body) headers[n++] = (herald_pair){SV("Content-Type"), SV("application/json")};
-    headers[n++] = (herald_pair){SV("User-Agent"), SV("Herald-Telegram/1.0")};
+    if (body) headers[n++] = (herald_pair){HK_SV("Content-Type"), HK_SV("application/json")};
+    headers[n++] = (herald_pair){HK_SV("User-Agent"), HK_SV("Herald-Telegram/1.0")};
     herald_request req;
     memset(&req, 0, sizeof req);
     req.struct_size = sizeof req;
     req.kind = HERALD_REQUEST_HTTP;
-    req.method = VIEW(http_method, strlen(http_method));
-    req.url = VIEW(url, url_len);
+    req.method = HK_VIEW(http_method, strlen(http_method));
+    req.url = HK_VIEW(url, url_len);
     req.headers = headers;
     req.header_count = n;
-    if (body) req.body = VIEW(body->p, body->len);
+    if (body) req.body = HK_VIEW(body->p, body->len);
     req.tag = tag;
     int32_t rc = h->set_request(ex, &req);
-    wipe(url, url_len); /* it holds the token */
+    hk_wipe(url, url_len); /* it holds the token */
     free(url);
-    if (rc != HERALD_OK) return host_failure(h, ex, rc, "handing the request to the host");
+    if (rc != HERALD_OK) return hk_host_failure(h, ex, rc, "handing the request to the host");
     return HERALD_OUTCOME_REQUEST;
 }
 
 static int32_t send_to(const instance *in, const herald_message *m, const chat *c, size_t index, herald_exchange *ex) {
     const herald_host_api *h = in->host;
-    buf b = {0};
+    hk_buf b = {0};
     char why[200];
     if (put_send_body(&b, in, m, c, why, sizeof why) != 0) {
-        free(b.p);
-        h->set_reason(ex, VIEW(why, strlen(why)));
+        hk_buf_free(&b);
+        h->set_reason(ex, HK_VIEW(why, strlen(why)));
         return HERALD_OUTCOME_FAILED;
     }
     if (b.failed) {
         int32_t f = b.failed;
-        free(b.p);
-        return host_failure(h, ex, f, "building the JSON body");
+        hk_buf_free(&b);
+        return hk_host_failure(h, ex, f, "building the JSON body");
     }
     int32_t out = issue(in, ex, "POST", "sendMessage", NULL, &b, (uint64_t)index);
-    free(b.p);
+    hk_buf_free(&b);
     return out;
 }
 
@@ -970,7 +804,7 @@ static int32_t finish(const instance *in, const herald_message *m, const chat *c
     }
     (void)m;
     if (refused == 0) {
-        h->set_provider_id(ex, VIEW(ids, ids_len));
+        h->set_provider_id(ex, HK_VIEW(ids, ids_len));
         return HERALD_OUTCOME_DELIVERED;
     }
     char msg[2800];
@@ -979,26 +813,24 @@ static int32_t finish(const instance *in, const herald_message *m, const chat *c
     else
         snprintf(msg, sizeof msg, "Telegram refused %zu of %zu chats (%s)%s", refused, count, reasons,
                  refused < count ? "; the other chats got the message" : "");
-    h->set_reason(ex, VIEW(msg, strlen(msg)));
+    h->set_reason(ex, HK_VIEW(msg, strlen(msg)));
     return HERALD_OUTCOME_FAILED;
 }
 
 /* ---- hooks: delivery ------------------------------------------------------------------------- */
 
-#define MESSAGE_OK(m) ((m) != NULL && HERALD_HAS_FIELD(herald_message, extra_json, (m)->struct_size))
-
 static int32_t telegram_prepare(void *inst, const herald_message *m, herald_exchange *ex) {
     instance *in = inst;
     const herald_host_api *h = in->host;
-    if (!MESSAGE_OK(m)) {
-        h->set_reason(ex, SV("the host passed a message smaller than ABI 1.0 defines"));
+    if (!HK_MESSAGE_OK(m)) {
+        h->set_reason(ex, HK_SV("the host passed a message smaller than ABI 1.0 defines"));
         return HERALD_OUTCOME_FAILED;
     }
     chat chats[MAX_CHATS];
     int bad;
     size_t count = delivery_chats(in, m, chats, &bad);
     if (bad) {
-        h->set_reason(ex, SV("the message's recipient is not a Telegram chat id (an integer such as -1001234567890, or @channelname)"));
+        h->set_reason(ex, HK_SV("the message's recipient is not a Telegram chat id (an integer such as -1001234567890, or @channelname)"));
         return HERALD_OUTCOME_FAILED;
     }
     progress pg;
@@ -1045,37 +877,14 @@ static void read_answer(const herald_response *r, answer *a) {
     }
 }
 
-/* Up to SNIPPET_BYTES of a non-JSON body, safe in a reason: control characters become spaces. */
-static size_t snippet(herald_str body, char *out, size_t cap) {
-    const unsigned char *p = (const unsigned char *)body.ptr;
-    size_t n = body.ptr ? body.len : 0, i = 0, o = 0, budget = n < SNIPPET_BYTES ? n : SNIPPET_BYTES;
-    while (i < budget && o + 4 < cap) {
-        if (p[i] < 0x20 || p[i] == 0x7f) {
-            if (o > 0 && out[o - 1] != ' ') out[o++] = ' ';
-            i++;
-            continue;
-        }
-        size_t k = utf8_seq(p + i, n - i);
-        if (k == 0) { out[o++] = '?'; i++; continue; }
-        if (i + k > budget) break;
-        memcpy(out + o, p + i, k);
-        o += k;
-        i += k;
-    }
-    while (o > 0 && out[o - 1] == ' ') o--;
-    if (i < n && o + 3 < cap) { memcpy(out + o, "\xe2\x80\xa6", 3); o += 3; }
-    out[o] = 0;
-    return o;
-}
-
 /* "Telegram's own words" for a reason: the description, or a snippet of a non-JSON body. */
 static void provider_words(const herald_response *r, const answer *a, char *out, size_t cap) {
     if (a->description[0]) {
         snprintf(out, cap, "%s", a->description);
         return;
     }
-    char snip[SNIPPET_BYTES + 8];
-    if (snippet(r->body, snip, sizeof snip) > 0) snprintf(out, cap, "HTTP %d: %s", (int)r->status, snip);
+    char snip[HK_QUOTE_BYTES + 8];
+    if (hk_snippet(r->body, snip, sizeof snip) > 0) snprintf(out, cap, "HTTP %d: %s", (int)r->status, snip);
     else snprintf(out, cap, "HTTP %d with an empty body", (int)r->status);
 }
 
@@ -1115,9 +924,11 @@ static enum verdict classify(const herald_response *r, const answer *a, const ch
         snprintf(reason, cap, "chat %s does not accept the bot's messages (%s): add the bot back to the chat, or remove the id from chat_ids", c->id, words);
         return REFUSED_CHAT;
     }
-    if ((status == 400 || code == 400) && (contains_ci(a->description, "chat not found") || contains_ci(a->description, "chat_write_forbidden") ||
-                                           contains_ci(a->description, "not enough rights") || contains_ci(a->description, "have no rights") ||
-                                           contains_ci(a->description, "chat was deactivated") || contains_ci(a->description, "need administrator rights"))) {
+    const char *d = a->description;
+    size_t dn = strlen(d);
+    if ((status == 400 || code == 400) && (hk_contains_ci(d, dn, "chat not found") || hk_contains_ci(d, dn, "chat_write_forbidden") ||
+                                           hk_contains_ci(d, dn, "not enough rights") || hk_contains_ci(d, dn, "have no rights") ||
+                                           hk_contains_ci(d, dn, "chat was deactivated") || hk_contains_ci(d, dn, "need administrator rights"))) {
         snprintf(reason, cap, "Telegram cannot post to chat %s (%s): check the id (run the discover-chats action) and that the bot is a member allowed to post", c->id, words);
         return REFUSED_CHAT;
     }
@@ -1140,8 +951,8 @@ static enum verdict classify(const herald_response *r, const answer *a, const ch
 static int32_t telegram_on_response(void *inst, const herald_message *m, const herald_response *r, herald_exchange *ex) {
     instance *in = inst;
     const herald_host_api *h = in->host;
-    if (!MESSAGE_OK(m) || r == NULL || !HERALD_HAS_FIELD(herald_response, body_truncated, r->struct_size)) {
-        h->set_reason(ex, SV("the host passed a message or response smaller than ABI 1.0 defines"));
+    if (!HK_MESSAGE_OK(m) || r == NULL || !HERALD_HAS_FIELD(herald_response, body_truncated, r->struct_size)) {
+        h->set_reason(ex, HK_SV("the host passed a message or response smaller than ABI 1.0 defines"));
         return HERALD_OUTCOME_FAILED;
     }
     chat chats[MAX_CHATS];
@@ -1155,7 +966,7 @@ static int32_t telegram_on_response(void *inst, const herald_message *m, const h
         return finish(in, m, chats, count, &pg, ex);
     }
     if (bad || r->tag >= count) {
-        h->set_reason(ex, SV("the host answered a request the telegram plugin did not make (unknown tag)"));
+        h->set_reason(ex, HK_SV("the host answered a request the telegram plugin did not make (unknown tag)"));
         return HERALD_OUTCOME_FAILED;
     }
     size_t index = (size_t)r->tag;
@@ -1177,13 +988,13 @@ static int32_t telegram_on_response(void *inst, const herald_message *m, const h
             size_t len = strlen(reason);
             snprintf(reason + len, sizeof reason - len, " while sending to chat %s; a retry continues with the chats that do not have the message yet", c->id);
         }
-        h->set_reason(ex, VIEW(reason, strlen(reason)));
+        h->set_reason(ex, HK_VIEW(reason, strlen(reason)));
         if (retry_ms) h->set_retry_after(ex, retry_ms);
         return HERALD_OUTCOME_RETRY;
     case REFUSED_CHAT:
         progress_add(in, m, &pg, c->id, 'f', reason);
         if (count == 1) {
-            h->set_reason(ex, VIEW(reason, strlen(reason)));
+            h->set_reason(ex, HK_VIEW(reason, strlen(reason)));
             return HERALD_OUTCOME_FAILED;
         }
         break;
@@ -1194,7 +1005,7 @@ static int32_t telegram_on_response(void *inst, const herald_message *m, const h
             for (size_t i = 0; i < count; i++) sent += progress_find(&pg, chats[i].id, NULL, 0) == 's';
             if (sent > 0) snprintf(reason + len, sizeof reason - len, " (%zu of %zu chats had already got the message)", sent, count);
         }
-        h->set_reason(ex, VIEW(reason, strlen(reason)));
+        h->set_reason(ex, HK_VIEW(reason, strlen(reason)));
         return HERALD_OUTCOME_FAILED;
     }
     for (size_t i = 0; i < count; i++) {
@@ -1260,15 +1071,15 @@ static int32_t discover_chats(instance *in, const herald_response *r, herald_exc
             snprintf(msg, sizeof msg, "Telegram rejected the bot token (%s): check bot_token", words);
         else
             snprintf(msg, sizeof msg, "Telegram's getUpdates failed (%s)", words);
-        h->set_reason(ex, VIEW(msg, strlen(msg)));
+        h->set_reason(ex, HK_VIEW(msg, strlen(msg)));
         return r->status == 429 || r->status >= 500 ? HERALD_OUTCOME_RETRY : HERALD_OUTCOME_FAILED;
     }
     if (!a.result.p || *a.result.p != '[') {
-        h->set_reason(ex, SV("Telegram's getUpdates answer has no list of updates"));
+        h->set_reason(ex, HK_SV("Telegram's getUpdates answer has no list of updates"));
         return HERALD_OUTCOME_FAILED;
     }
     found_chat *list = calloc(MAX_DISCOVERED, sizeof *list);
-    if (!list) return host_failure(h, ex, NO_MEMORY, "reading getUpdates");
+    if (!list) return hk_host_failure(h, ex, HK_NO_MEMORY, "reading getUpdates");
     size_t n = 0;
     const char *cur = NULL;
     jspan update;
@@ -1280,30 +1091,30 @@ static int32_t discover_chats(instance *in, const herald_response *r, herald_exc
         jspan cq, cmsg, c;
         if (j_get(update, "callback_query", &cq) && j_get(cq, "message", &cmsg) && j_get(cmsg, "chat", &c)) add_found(list, &n, c);
     }
-    buf b = {0};
-    buf_lit(&b, "{\"chats\":[");
+    hk_buf b = {0};
+    hk_buf_lit(&b, "{\"chats\":[");
     for (size_t i = 0; i < n; i++) {
-        buf_lit(&b, i ? ",{\"id\":" : "{\"id\":");
-        buf_lit(&b, list[i].id);
-        buf_lit(&b, ",\"title\":");
-        buf_json(&b, h, VIEW(list[i].title, strlen(list[i].title)));
-        buf_lit(&b, ",\"type\":");
-        buf_json(&b, h, VIEW(list[i].type, strlen(list[i].type)));
-        buf_lit(&b, "}");
+        hk_buf_lit(&b, i ? ",{\"id\":" : "{\"id\":");
+        hk_buf_lit(&b, list[i].id);
+        hk_buf_lit(&b, ",\"title\":");
+        hk_buf_json(&b, h, HK_VIEW(list[i].title, strlen(list[i].title)));
+        hk_buf_lit(&b, ",\"type\":");
+        hk_buf_json(&b, h, HK_VIEW(list[i].type, strlen(list[i].type)));
+        hk_buf_lit(&b, "}");
     }
-    buf_lit(&b, "]");
+    hk_buf_lit(&b, "]");
     if (n == 0)
-        buf_lit(&b, ",\"hint\":\"No chats yet: add the bot to the group (or make it a channel admin), send a message there "
+        hk_buf_lit(&b, ",\"hint\":\"No chats yet: add the bot to the group (or make it a channel admin), send a message there "
                     "mentioning the bot (or post in the channel), then run discover-chats again within 24 hours.\"");
-    buf_lit(&b, "}");
+    hk_buf_lit(&b, "}");
     free(list);
     if (b.failed) {
         int32_t f = b.failed;
-        free(b.p);
-        return host_failure(h, ex, f, "writing the chat list");
+        hk_buf_free(&b);
+        return hk_host_failure(h, ex, f, "writing the chat list");
     }
-    h->set_output(ex, VIEW(b.p, b.len));
-    free(b.p);
+    h->set_output(ex, HK_VIEW(b.p, b.len));
+    hk_buf_free(&b);
     return HERALD_OUTCOME_DELIVERED;
 }
 
@@ -1311,9 +1122,9 @@ static int32_t telegram_invoke_action(void *inst, herald_str action, herald_str 
     instance *in = inst;
     const herald_host_api *h = in->host;
     (void)input;
-    if (str_eq(action, "discover-chats")) {
+    if (hk_str_eq(action, "discover-chats")) {
         if (r != NULL && (!HERALD_HAS_FIELD(herald_response, body_truncated, r->struct_size) || r->tag != TAG_ACTION)) {
-            h->set_reason(ex, SV("the host answered a request the telegram plugin did not make"));
+            h->set_reason(ex, HK_SV("the host answered a request the telegram plugin did not make"));
             return HERALD_OUTCOME_FAILED;
         }
         return discover_chats(in, r, ex);
@@ -1323,7 +1134,7 @@ static int32_t telegram_invoke_action(void *inst, herald_str action, herald_str 
         snprintf(msg, sizeof msg, "the telegram plugin has no such action (it has: discover-chats)");
     else
         snprintf(msg, sizeof msg, "the telegram plugin has no action '%.*s' (it has: discover-chats)", (int)action.len, action.ptr);
-    h->set_reason(ex, VIEW(msg, strlen(msg)));
+    h->set_reason(ex, HK_VIEW(msg, strlen(msg)));
     return HERALD_OUTCOME_FAILED;
 }
 
@@ -1345,17 +1156,17 @@ static const char config_schema[] =
     "\"title\":\"Silent\",\"description\":\"Deliver without a notification sound.\"}"
     "}}";
 
-static const herald_str egress_hosts[] = {LIT("api.telegram.org"), LIT("config:api_base")};
+static const herald_str egress_hosts[] = {HK_LIT("api.telegram.org"), HK_LIT("config:api_base")};
 
 static herald_plugin descriptor = {
     .struct_size = sizeof(herald_plugin),
     .abi_major = HERALD_ABI_MAJOR,
     .abi_minor = HERALD_ABI_MINOR,
     .channel_kind = HERALD_CHANNEL_GROUP_BOT,
-    .id = LIT("telegram"),
-    .name = LIT("Telegram"),
-    .version = LIT("1.0.0"),
-    .license = LIT("Apache-2.0"),
+    .id = HK_LIT("telegram"),
+    .name = HK_LIT("Telegram"),
+    .version = HK_LIT("1.0.0"),
+    .license = HK_LIT("Apache-2.0"),
     .text_format = HERALD_FORMAT_TELEGRAM_HTML,
     .size_unit = HERALD_SIZE_CHARACTERS,
     /* The body's share of the 4096 characters: the title, links and mentions need the rest, and
@@ -1368,7 +1179,7 @@ static herald_plugin descriptor = {
     .egress_hosts = egress_hosts,
     .egress_host_count = sizeof egress_hosts / sizeof *egress_hosts,
     /* The title, severity, status, number and labels are laid out by the plugin. */
-    .default_template = LIT("{{description}}"),
+    .default_template = HK_LIT("{{description}}"),
     .instance_create = telegram_create,
     .instance_destroy = telegram_destroy,
     .prepare = telegram_prepare,
@@ -1380,11 +1191,11 @@ static herald_plugin descriptor = {
 HERALD_EXPORT const herald_plugin *herald_plugin_entry_v1(herald_negotiate *negotiate) {
     if (negotiate == NULL || !HERALD_HAS_FIELD(herald_negotiate, refusal, negotiate->struct_size)) return NULL;
     if (negotiate->host_abi_major != HERALD_ABI_MAJOR) {
-        negotiate->refusal = SV("the telegram plugin speaks Herald plugin ABI 1 only");
+        negotiate->refusal = HK_SV("the telegram plugin speaks Herald plugin ABI 1 only");
         return NULL;
     }
-    if (!str_eq(negotiate->product, "herald")) {
-        negotiate->refusal = SV("the telegram plugin loads only into Herald (product \"herald\")");
+    if (!hk_str_eq(negotiate->product, "herald")) {
+        negotiate->refusal = HK_SV("the telegram plugin loads only into Herald (product \"herald\")");
         return NULL;
     }
     descriptor.abi_minor = negotiate->plugin_abi_minor = herald_negotiated_minor(negotiate);

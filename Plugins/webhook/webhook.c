@@ -14,37 +14,19 @@
  *      -I include -o webhook.so Plugins/webhook/webhook.c
  */
 #include "herald/plugin.h"
+#include "herald/plugin_kit.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define LIT(literal) {literal, sizeof(literal) - 1}
-#define SV(literal) ((herald_str)LIT(literal))
-#define VIEW(p, n) ((herald_str){(p), (n)})
+enum { MAX_OPERATOR_HEADERS = 32, MAX_HEADER_NAME = 100, MAX_PROVIDER_ID = 200 };
 
-enum { MAX_OPERATOR_HEADERS = 32, MAX_HEADER_NAME = 100, SNIPPET_BYTES = 200, MAX_PROVIDER_ID = 200 };
+/* The string views, the output buffer, config reading, response snippets and host-failure
+ * reasons are hk_* from herald/plugin_kit.h. */
 
 /* ---- small helpers --------------------------------------------------------------------------- */
-
-static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c; }
-
-/* ASCII case-insensitive equality of a view and a C string (header names, URL schemes). */
-static int str_ieq(herald_str a, const char *b) {
-    size_t n = strlen(b);
-    if (a.len != n) return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (lower((unsigned char)a.ptr[i]) != lower((unsigned char)b[i])) return 0;
-    }
-    return 1;
-}
-
-static int str_eq(herald_str a, const char *b) {
-    size_t n = strlen(b);
-    return a.len == n && (n == 0 || memcmp(a.ptr, b, n) == 0);
-}
 
 /* RFC 9110 token characters, the only ones allowed in a header name. */
 static int is_tchar(unsigned char c) {
@@ -60,105 +42,6 @@ static int is_visible_ascii(herald_str s) {
     }
     return 1;
 }
-
-/* Length of the valid UTF-8 sequence at p (at most n bytes available), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n) {
-    unsigned char c = p[0];
-    if (c < 0x80) return 1;
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; }
-    else if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; }
-    else if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; }
-    else return 0;
-    if (n < len) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    /* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return len;
-}
-
-/* Zeroes key material in a way the optimiser may not drop. */
-static void wipe(void *p, size_t n) {
-    volatile unsigned char *v = p;
-    while (p && n--) *v++ = 0;
-}
-
-/* Formats the set_error sentence into err (200 bytes) and returns -1. */
-static int fail(char *err, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, 200, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-/* ---- growable output buffer ------------------------------------------------------------------ */
-
-/* Failures are sticky so the body builder can append blindly and check once at the end. */
-typedef struct {
-    char *p; /* owned; freed by the caller with free() */
-    size_t len, cap;
-    int32_t failed; /* 0, NO_MEMORY, or a negative herald_status from a host function */
-} buf;
-
-#define NO_MEMORY 1 /* never a herald_status, which are all <= 0 */
-
-static int buf_reserve(buf *b, size_t extra) {
-    if (b->failed) return -1;
-    if (extra > SIZE_MAX / 4 - b->len) {
-        b->failed = NO_MEMORY;
-        return -1;
-    }
-    size_t need = b->len + extra;
-    if (need <= b->cap) return 0;
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap < need) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->failed = NO_MEMORY;
-        return -1;
-    }
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-static void buf_put(buf *b, const void *data, size_t n) {
-    if (n == 0 || buf_reserve(b, n) != 0) return;
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
-static void buf_lit(buf *b, const char *s) { buf_put(b, s, strlen(s)); }
-
-static void buf_u64(buf *b, uint64_t v) {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
-    if (n > 0) buf_put(b, tmp, (size_t)n);
-}
-
-/* Appends `s` as a quoted JSON string, escaped by the host (at most 6x the input: one call). */
-static void buf_json(buf *b, const herald_host_api *h, herald_str s) {
-    buf_put(b, "\"", 1);
-    if (s.len > 0 && s.ptr != NULL) {
-        size_t got = 0;
-        if (s.len > SIZE_MAX / 4 / 6) b->failed = NO_MEMORY;
-        if (buf_reserve(b, s.len * 6) != 0) return;
-        int32_t rc = h->json_escape(s, (uint8_t *)b->p + b->len, b->cap - b->len, &got);
-        if (rc != HERALD_OK || got > b->cap - b->len) {
-            b->failed = rc != HERALD_OK ? rc : HERALD_ERR_INTERNAL;
-            return;
-        }
-        b->len += got;
-    }
-    buf_put(b, "\"", 1);
-}
-
-static void buf_json_c(buf *b, const herald_host_api *h, const char *s) { buf_json(b, h, VIEW(s, strlen(s))); }
 
 /* ---- time ------------------------------------------------------------------------------------ */
 
@@ -198,78 +81,38 @@ static void rfc3339(int64_t ms, char out[64]) {
 /* ---- the instance and its configuration ------------------------------------------------------ */
 
 typedef struct {
-    char *p; /* owned, NUL-terminated (the bytes before it may contain NUL too) */
-    size_t len;
-} ostr;
-
-typedef struct {
     herald_str name; /* points into instance.header_names */
-    ostr value;      /* owned; may be a token, so wiped on destroy */
+    hk_ostr value;      /* owned; may be a token, so wiped on destroy */
 } op_header;
 
 typedef struct {
     const herald_host_api *host; /* borrowed: valid until instance_destroy returns */
-    ostr url;
-    ostr receiver;      /* p == NULL: the default "herald" */
+    hk_ostr url;
+    hk_ostr receiver;      /* p == NULL: the default "herald" */
     uint8_t *key;       /* decoded whsec_ secret (owned, wiped on destroy); NULL = unsigned */
     size_t key_len;
-    ostr header_names;  /* config_keys("headers"): the names, each followed by NUL */
+    hk_ostr header_names;  /* config_keys("headers"): the names, each followed by NUL */
     op_header headers[MAX_OPERATOR_HEADERS];
     size_t header_count;
     int operator_user_agent; /* the operator set User-Agent, so ours is left out */
     uint32_t timeout_ms;     /* 0 = host default */
 } instance;
 
-static void ostr_free(ostr *s, int secret) {
-    if (secret) wipe(s->p, s->len);
-    free(s->p);
-    s->p = NULL;
-    s->len = 0;
-}
-
 static void instance_free(instance *in) {
     if (!in) return;
-    ostr_free(&in->url, 0);
-    ostr_free(&in->receiver, 0);
-    wipe(in->key, in->key_len);
+    hk_ostr_free(&in->url, 0);
+    hk_ostr_free(&in->receiver, 0);
+    hk_wipe(in->key, in->key_len);
     free(in->key);
-    for (size_t i = 0; i < in->header_count; i++) ostr_free(&in->headers[i].value, 1);
-    ostr_free(&in->header_names, 0);
+    for (size_t i = 0; i < in->header_count; i++) hk_ostr_free(&in->headers[i].value, 1);
+    hk_ostr_free(&in->header_names, 0);
     free(in);
 }
 
-/* Reads config_get(path) (keys == 0) or config_keys(path) (keys == 1) into a fresh ostr.
- * Returns HERALD_OK, a host status (HERALD_ERR_NOT_FOUND when absent) or NO_MEMORY. */
-static int32_t cfg_read(const herald_host_api *h, int keys, const char *path, ostr *out) {
-    herald_str p = VIEW(path, strlen(path));
-    size_t need = 0, got = 0;
-    int32_t st = keys ? h->config_keys(p, NULL, 0, &need) : h->config_get(p, NULL, 0, &need);
-    if (st == HERALD_OK) need = 0;
-    else if (st != HERALD_ERR_BUFFER_TOO_SMALL) return st;
-    char *text = malloc(need + 1);
-    if (!text) return NO_MEMORY;
-    if (need > 0) {
-        st = keys ? h->config_keys(p, (uint8_t *)text, need, &got) : h->config_get(p, (uint8_t *)text, need, &got);
-        if (st != HERALD_OK || got > need) {
-            free(text);
-            return st == HERALD_OK || st == HERALD_ERR_BUFFER_TOO_SMALL ? HERALD_ERR_INTERNAL : st;
-        }
-    }
-    text[got] = 0;
-    *out = (ostr){text, got};
-    return HERALD_OK;
-}
-
+/* hk_read_opt's sentences, for reads that are not an optional setting (a key list, a header). */
 static int read_fail(char *err, const char *path, int32_t st) {
-    if (st == NO_MEMORY) return fail(err, "out of memory while reading setting '%s'", path);
-    return fail(err, "the host could not read setting '%s' (status %d)", path, (int)st);
-}
-
-/* Reads an optional setting: 1 when present, 0 when absent, -1 (with err) on failure. */
-static int read_opt(const herald_host_api *h, const char *path, ostr *out, char *err) {
-    int32_t st = cfg_read(h, 0, path, out);
-    if (st == HERALD_ERR_NOT_FOUND) return 0;
-    return st == HERALD_OK ? 1 : read_fail(err, path, st);
+    if (st == HK_NO_MEMORY) return hk_fail(err, "out of memory while reading setting '%s'", path);
+    return hk_fail(err, "the host could not read setting '%s' (status %d)", path, (int)st);
 }
 
 /* Headers the plugin sets itself; letting the operator override them would break framing,
@@ -281,69 +124,69 @@ static const char *const reserved_headers[] = {
 
 static int read_headers(instance *in, char *err) {
     const herald_host_api *h = in->host;
-    int32_t st = cfg_read(h, 1, "headers", &in->header_names);
+    int32_t st = hk_cfg_read(h, 1, "headers", &in->header_names);
     if (st == HERALD_ERR_NOT_FOUND) return 0;
-    if (st == HERALD_ERR_INVALID_ARGUMENT) return fail(err, "setting 'headers' must be an object of header names to string values");
+    if (st == HERALD_ERR_INVALID_ARGUMENT) return hk_fail(err, "setting 'headers' must be an object of header names to string values");
     if (st != HERALD_OK) return read_fail(err, "headers", st);
     const char *names = in->header_names.p, *end = names + in->header_names.len;
     for (const char *name = names; name < end; name += strlen(name) + 1) {
-        herald_str n = VIEW(name, strlen(name));
+        herald_str n = HK_VIEW(name, strlen(name));
         int ok = n.len > 0 && n.len <= MAX_HEADER_NAME;
         for (size_t i = 0; i < n.len; i++) ok &= is_tchar((unsigned char)name[i]);
-        if (!ok) return fail(err, "setting 'headers' contains a name that is not a valid HTTP header name");
+        if (!ok) return hk_fail(err, "setting 'headers' contains a name that is not a valid HTTP header name");
         /* config_get paths split at '.', so such a name could not be read back. */
-        if (memchr(name, '.', n.len)) return fail(err, "setting 'headers' may not set '%s': header names with '.' are not supported", name);
+        if (memchr(name, '.', n.len)) return hk_fail(err, "setting 'headers' may not set '%s': header names with '.' are not supported", name);
         for (size_t i = 0; i < sizeof reserved_headers / sizeof *reserved_headers; i++) {
-            if (str_ieq(n, reserved_headers[i])) return fail(err, "setting 'headers' may not set '%s': the webhook plugin sets it itself", name);
+            if (hk_str_ieq(n, reserved_headers[i])) return hk_fail(err, "setting 'headers' may not set '%s': the webhook plugin sets it itself", name);
         }
         for (size_t i = 0; i < in->header_count; i++) {
-            if (str_ieq(n, in->headers[i].name.ptr)) return fail(err, "setting 'headers' sets '%s' twice (header names are case-insensitive)", name);
+            if (hk_str_ieq(n, in->headers[i].name.ptr)) return hk_fail(err, "setting 'headers' sets '%s' twice (header names are case-insensitive)", name);
         }
-        if (in->header_count == MAX_OPERATOR_HEADERS) return fail(err, "setting 'headers' has more than 32 headers");
+        if (in->header_count == MAX_OPERATOR_HEADERS) return hk_fail(err, "setting 'headers' has more than 32 headers");
         char path[sizeof "headers." + MAX_HEADER_NAME];
         snprintf(path, sizeof path, "headers.%s", name);
         op_header *hd = &in->headers[in->header_count];
-        if ((st = cfg_read(h, 0, path, &hd->value)) != HERALD_OK) return read_fail(err, path, st);
+        if ((st = hk_cfg_read(h, 0, path, &hd->value)) != HERALD_OK) return read_fail(err, path, st);
         hd->name = n;
         in->header_count++;
         const char *v = hd->value.p;
         size_t vlen = hd->value.len;
         if (memchr(v, '\r', vlen) || memchr(v, '\n', vlen) || memchr(v, 0, vlen))
-            return fail(err, "setting '%s' contains a line break or NUL character", path);
-        if (str_ieq(n, "user-agent")) in->operator_user_agent = 1;
+            return hk_fail(err, "setting '%s' contains a line break or NUL character", path);
+        if (hk_str_ieq(n, "user-agent")) in->operator_user_agent = 1;
     }
     return 0;
 }
 
 /* Decodes "whsec_<base64>" into the HMAC key. The key is never logged or echoed. */
-static int read_secret(instance *in, const ostr *secret, char *err) {
+static int read_secret(instance *in, const hk_ostr *secret, char *err) {
     const herald_host_api *h = in->host;
     static const char prefix[] = "whsec_";
     const size_t plen = sizeof prefix - 1;
     if (secret->len <= plen || memcmp(secret->p, prefix, plen) != 0)
-        return fail(err, "setting 'secret' must be a Standard Webhooks secret: 'whsec_' followed by base64");
-    herald_str text = VIEW(secret->p + plen, secret->len - plen);
+        return hk_fail(err, "setting 'secret' must be a Standard Webhooks secret: 'whsec_' followed by base64");
+    herald_str text = HK_VIEW(secret->p + plen, secret->len - plen);
     size_t need = 0, got = 0;
     int32_t rc = h->base64_decode(text, NULL, 0, &need);
-    if (rc == HERALD_OK && need == 0) return fail(err, "setting 'secret' decodes to an empty key");
+    if (rc == HERALD_OK && need == 0) return hk_fail(err, "setting 'secret' decodes to an empty key");
     if (rc != HERALD_ERR_BUFFER_TOO_SMALL || need == 0 || need > text.len)
-        return fail(err, "setting 'secret' is not valid base64 after the 'whsec_' prefix");
-    if (!(in->key = malloc(need))) return fail(err, "out of memory while decoding setting 'secret'");
+        return hk_fail(err, "setting 'secret' is not valid base64 after the 'whsec_' prefix");
+    if (!(in->key = malloc(need))) return hk_fail(err, "out of memory while decoding setting 'secret'");
     rc = h->base64_decode(text, in->key, need, &got);
     in->key_len = got <= need ? got : need;
     if (rc != HERALD_OK || got == 0 || got > need)
-        return fail(err, "setting 'secret' is not valid base64 after the 'whsec_' prefix");
-    if (got < 24) h->log(HERALD_LOG_WARNING, SV("setting 'secret' is shorter than the 24 bytes Standard Webhooks recommends"));
+        return hk_fail(err, "setting 'secret' is not valid base64 after the 'whsec_' prefix");
+    if (got < 24) h->log(HERALD_LOG_WARNING, HK_SV("setting 'secret' is shorter than the 24 bytes Standard Webhooks recommends"));
     return 0;
 }
 
 /* True for an http:// URL whose host is not loopback: worth a warning, since a local receiver
  * (a sidecar, the demo receiver) is the one place plain http is normal. */
-static int plain_http_to_remote_host(const ostr *url) {
-    if (url->len < 7 || !str_ieq(VIEW(url->p, 7), "http://")) return 0;
+static int plain_http_to_remote_host(const hk_ostr *url) {
+    if (url->len < 7 || !hk_str_ieq(HK_VIEW(url->p, 7), "http://")) return 0;
     const char *host = url->p + 7; /* NUL-terminated and NUL-free (checked), so str* stay inside */
     size_t n = host[0] == '[' ? strcspn(host, "]") + (strchr(host, ']') ? 1 : 0) : strcspn(host, ":/?#");
-    if (str_ieq(VIEW(host, n), "localhost") || str_eq(VIEW(host, n), "[::1]")) return 0;
+    if (hk_str_ieq(HK_VIEW(host, n), "localhost") || hk_str_eq(HK_VIEW(host, n), "[::1]")) return 0;
     return !(n >= 4 && memcmp(host, "127.", 4) == 0);
 }
 
@@ -353,35 +196,35 @@ static int plain_http_to_remote_host(const ostr *url) {
 static int read_config(instance *in, char *err) {
     static const char *const known[] = {"url", "secret", "headers", "receiver", "timeout_ms"};
     const herald_host_api *h = in->host;
-    ostr names = {0}, secret = {0}, timeout = {0};
+    hk_ostr names = {0}, secret = {0}, timeout = {0};
     int rc = -1, got;
 
-    int32_t st = cfg_read(h, 1, "", &names);
-    if (st == HERALD_ERR_INVALID_ARGUMENT) { fail(err, "the configuration must be a JSON object"); goto done; }
+    int32_t st = hk_cfg_read(h, 1, "", &names);
+    if (st == HERALD_ERR_INVALID_ARGUMENT) { hk_fail(err, "the configuration must be a JSON object"); goto done; }
     if (st != HERALD_OK) { read_fail(err, "", st); goto done; }
     for (const char *name = names.p; name < names.p + names.len; name += strlen(name) + 1) {
         size_t i = 0;
         while (i < sizeof known / sizeof *known && strcmp(name, known[i]) != 0) i++;
         if (i < sizeof known / sizeof *known) continue;
-        if (strlen(name) <= 64 && is_visible_ascii(VIEW(name, strlen(name))))
-            fail(err, "setting '%s' is not a setting of the webhook plugin", name);
+        if (strlen(name) <= 64 && is_visible_ascii(HK_VIEW(name, strlen(name))))
+            hk_fail(err, "setting '%s' is not a setting of the webhook plugin", name);
         else
-            fail(err, "the configuration has a setting the webhook plugin does not know");
+            hk_fail(err, "the configuration has a setting the webhook plugin does not know");
         goto done;
     }
 
-    if ((got = read_opt(h, "url", &in->url, err)) <= 0) {
-        if (got == 0) fail(err, "setting 'url' is required");
+    if ((got = hk_read_opt(h, "url", &in->url, err)) <= 0) {
+        if (got == 0) hk_fail(err, "setting 'url' is required");
         goto done;
     }
-    herald_str u = VIEW(in->url.p, in->url.len);
-    int url_ok = (u.len > 7 && str_ieq(VIEW(u.ptr, 7), "http://")) || (u.len > 8 && str_ieq(VIEW(u.ptr, 8), "https://"));
+    herald_str u = HK_VIEW(in->url.p, in->url.len);
+    int url_ok = (u.len > 7 && hk_str_ieq(HK_VIEW(u.ptr, 7), "http://")) || (u.len > 8 && hk_str_ieq(HK_VIEW(u.ptr, 8), "https://"));
     for (size_t i = 0; url_ok && i < u.len; i++) url_ok = (unsigned char)u.ptr[i] > 0x20 && u.ptr[i] != 0x7f;
-    if (!url_ok) { fail(err, "setting 'url' must be an http:// or https:// URL without spaces or control characters"); goto done; }
+    if (!url_ok) { hk_fail(err, "setting 'url' must be an http:// or https:// URL without spaces or control characters"); goto done; }
 
-    if ((got = read_opt(h, "secret", &secret, err)) < 0 || (got == 1 && read_secret(in, &secret, err) != 0)) goto done;
-    if (read_opt(h, "receiver", &in->receiver, err) < 0) goto done;
-    if ((got = read_opt(h, "timeout_ms", &timeout, err)) < 0) goto done;
+    if ((got = hk_read_opt(h, "secret", &secret, err)) < 0 || (got == 1 && read_secret(in, &secret, err) != 0)) goto done;
+    if (hk_read_opt(h, "receiver", &in->receiver, err) < 0) goto done;
+    if ((got = hk_read_opt(h, "timeout_ms", &timeout, err)) < 0) goto done;
     if (got == 1) {
         /* A number comes back as compact JSON text; only a plain integer in range is accepted. */
         uint32_t v = 0;
@@ -390,18 +233,18 @@ static int read_config(instance *in, char *err) {
             ok = timeout.p[i] >= '0' && timeout.p[i] <= '9';
             v = v * 10 + (uint32_t)(timeout.p[i] - '0');
         }
-        if (!ok || v < 100 || v > 60000) { fail(err, "setting 'timeout_ms' must be an integer from 100 to 60000"); goto done; }
+        if (!ok || v < 100 || v > 60000) { hk_fail(err, "setting 'timeout_ms' must be an integer from 100 to 60000"); goto done; }
         in->timeout_ms = v;
     }
     if (read_headers(in, err) != 0) goto done;
 
     if (plain_http_to_remote_host(&in->url))
-        h->log(HERALD_LOG_WARNING, SV("setting 'url' uses plain http: payloads and headers travel unencrypted"));
+        h->log(HERALD_LOG_WARNING, HK_SV("setting 'url' uses plain http: payloads and headers travel unencrypted"));
     rc = 0;
 done:
-    ostr_free(&names, 0);
-    ostr_free(&secret, 1);
-    ostr_free(&timeout, 0);
+    hk_ostr_free(&names, 0);
+    hk_ostr_free(&secret, 1);
+    hk_ostr_free(&timeout, 0);
     return rc;
 }
 
@@ -414,19 +257,19 @@ static int32_t webhook_create(const herald_host_api *host, herald_str config_jso
     /* Every function up to config_keys (the last one of ABI 1.0) must be present. */
     if (!HERALD_HAS_FIELD(herald_host_api, config_keys, host->struct_size)) {
         if (HERALD_HAS_FIELD(herald_host_api, set_error, host->struct_size))
-            host->set_error(SV("the host's function table lacks config_get/config_keys, which the webhook plugin needs"));
+            host->set_error(HK_SV("the host's function table lacks config_get/config_keys, which the webhook plugin needs"));
         return -1;
     }
     instance *in = calloc(1, sizeof *in);
     if (!in) {
-        host->set_error(SV("out of memory while creating the webhook instance"));
+        host->set_error(HK_SV("out of memory while creating the webhook instance"));
         return -1;
     }
     in->host = host;
-    char err[200] = "";
+    char err[HK_ERR_BYTES] = "";
     if (read_config(in, err) != 0) {
         if (!err[0]) snprintf(err, sizeof err, "the configuration could not be read");
-        host->set_error(VIEW(err, strlen(err)));
+        host->set_error(HK_VIEW(err, strlen(err)));
         instance_free(in);
         return -1;
     }
@@ -443,20 +286,25 @@ static const char *event_name(int32_t e) {
     return e >= 1 && e <= 7 ? names[e - 1] : "unknown"; /* newer hosts may add events */
 }
 
-static const char *severity_name(int32_t s) {
+/* Kept local: the payload carries lower-case wire names ("critical", "triggered", "view"/"other"),
+ * not the kit's English display names (hk_severity_name, hk_status_name, hk_link_default_label). */
+static const char *wire_severity(int32_t s) {
     static const char *const names[] = {"critical", "warning", "info"};
     return s >= 1 && s <= 3 ? names[s - 1] : "unknown";
 }
 
-static const char *status_name(int32_t s) {
+static const char *wire_status(int32_t s) {
     static const char *const names[] = {"triggered", "acknowledged", "resolved", "closed"};
     return s >= 1 && s <= 4 ? names[s - 1] : "unknown";
 }
 
-static const char *link_kind_name(int32_t k) {
+static const char *wire_link_kind(int32_t k) {
     static const char *const names[] = {"view", "acknowledge", "snooze", "close", "other"};
     return k >= 1 && k <= 5 ? names[k - 1] : "other";
 }
+
+/* Appends C string `s` as a quoted JSON string. */
+static void put_json_c(hk_buf *b, const herald_host_api *h, const char *s) { hk_buf_json(b, h, HK_VIEW(s, strlen(s))); }
 
 /* herald_link and herald_mention are frozen (arrays of them have a fixed stride), so their
  * fields are read without a struct_size check. */
@@ -464,7 +312,7 @@ static herald_str view_url(const herald_message *m) {
     for (size_t i = 0; m->links && i < m->link_count; i++) {
         if (m->links[i].kind == HERALD_LINK_VIEW && m->links[i].url.len > 0) return m->links[i].url;
     }
-    return SV("");
+    return HK_SV("");
 }
 
 static int has_label(const herald_message *m, size_t before, herald_str name) {
@@ -477,42 +325,42 @@ static int has_label(const herald_message *m, size_t before, herald_str name) {
 
 /* The incident's labels, plus "severity" and "alertname" when the labels lack them: receivers
  * written for Alertmanager route and display on those two. Duplicate names keep the first. */
-static void put_labels(buf *b, const herald_host_api *h, const herald_message *m) {
+static void put_labels(hk_buf *b, const herald_host_api *h, const herald_message *m) {
     size_t count = m->labels ? m->label_count : 0;
     const char *sep = "{";
     for (size_t i = 0; i < count; i++) {
         const herald_pair *l = &m->labels[i];
         if (l->name.len == 0 || has_label(m, i, l->name)) continue;
-        buf_lit(b, sep);
+        hk_buf_lit(b, sep);
         sep = ",";
-        buf_json(b, h, l->name);
-        buf_lit(b, ":");
-        buf_json(b, h, l->value);
+        hk_buf_json(b, h, l->name);
+        hk_buf_lit(b, ":");
+        hk_buf_json(b, h, l->value);
     }
-    if (!has_label(m, count, SV("severity"))) {
-        buf_lit(b, sep);
+    if (!has_label(m, count, HK_SV("severity"))) {
+        hk_buf_lit(b, sep);
         sep = ",";
-        buf_lit(b, "\"severity\":");
-        buf_json_c(b, h, severity_name(m->severity));
+        hk_buf_lit(b, "\"severity\":");
+        put_json_c(b, h, wire_severity(m->severity));
     }
-    if (!has_label(m, count, SV("alertname"))) {
-        buf_lit(b, sep);
-        buf_lit(b, "\"alertname\":");
-        buf_json(b, h, m->title);
+    if (!has_label(m, count, HK_SV("alertname"))) {
+        hk_buf_lit(b, sep);
+        hk_buf_lit(b, "\"alertname\":");
+        hk_buf_json(b, h, m->title);
     }
-    buf_lit(b, "}");
+    hk_buf_lit(b, "}");
 }
 
-static void put_annotations(buf *b, const herald_host_api *h, const herald_message *m) {
-    buf_lit(b, "{\"summary\":");
-    buf_json(b, h, m->title);
-    buf_lit(b, ",\"description\":");
-    buf_json(b, h, m->body);
-    buf_lit(b, "}");
+static void put_annotations(hk_buf *b, const herald_host_api *h, const herald_message *m) {
+    hk_buf_lit(b, "{\"summary\":");
+    hk_buf_json(b, h, m->title);
+    hk_buf_lit(b, ",\"description\":");
+    hk_buf_json(b, h, m->body);
+    hk_buf_lit(b, "}");
 }
 
 /* The Alertmanager-v4-like document; README.md documents every field. */
-static void put_body(buf *b, const instance *in, const herald_message *m, int64_t now_ms) {
+static void put_body(hk_buf *b, const instance *in, const herald_message *m, int64_t now_ms) {
     const herald_host_api *h = in->host;
     int ended = m->status == HERALD_INCIDENT_RESOLVED || m->status == HERALD_INCIDENT_CLOSED;
     const char *am_status = ended ? "resolved" : "firing";
@@ -523,102 +371,91 @@ static void put_body(buf *b, const instance *in, const herald_message *m, int64_
     else if (ended) rfc3339(now_ms, ends); /* resolved without a recorded time: "now" is closest */
     else memcpy(ends, ZERO_TIME, sizeof ZERO_TIME);
 
-    buf_lit(b, "{\"version\":\"4\",\"groupKey\":");
-    buf_json(b, h, m->incident_id);
-    buf_lit(b, ",\"truncatedAlerts\":0,\"status\":\"");
-    buf_lit(b, am_status);
-    buf_lit(b, "\",\"receiver\":");
-    buf_json(b, h, in->receiver.p ? VIEW(in->receiver.p, in->receiver.len) : SV("herald"));
-    buf_lit(b, ",\"groupLabels\":{},\"commonLabels\":");
+    hk_buf_lit(b, "{\"version\":\"4\",\"groupKey\":");
+    hk_buf_json(b, h, m->incident_id);
+    hk_buf_lit(b, ",\"truncatedAlerts\":0,\"status\":\"");
+    hk_buf_lit(b, am_status);
+    hk_buf_lit(b, "\",\"receiver\":");
+    hk_buf_json(b, h, in->receiver.p ? HK_VIEW(in->receiver.p, in->receiver.len) : HK_SV("herald"));
+    hk_buf_lit(b, ",\"groupLabels\":{},\"commonLabels\":");
     put_labels(b, h, m);
-    buf_lit(b, ",\"commonAnnotations\":");
+    hk_buf_lit(b, ",\"commonAnnotations\":");
     put_annotations(b, h, m);
-    buf_lit(b, ",\"externalURL\":");
-    buf_json(b, h, view);
+    hk_buf_lit(b, ",\"externalURL\":");
+    hk_buf_json(b, h, view);
 
-    buf_lit(b, ",\"alerts\":[{\"status\":\"");
-    buf_lit(b, am_status);
-    buf_lit(b, "\",\"labels\":");
+    hk_buf_lit(b, ",\"alerts\":[{\"status\":\"");
+    hk_buf_lit(b, am_status);
+    hk_buf_lit(b, "\",\"labels\":");
     put_labels(b, h, m);
-    buf_lit(b, ",\"annotations\":");
+    hk_buf_lit(b, ",\"annotations\":");
     put_annotations(b, h, m);
-    buf_lit(b, ",\"startsAt\":\"");
-    buf_lit(b, starts);
-    buf_lit(b, "\",\"endsAt\":\"");
-    buf_lit(b, ends);
-    buf_lit(b, "\",\"generatorURL\":");
-    buf_json(b, h, view);
-    buf_lit(b, ",\"fingerprint\":");
-    buf_json(b, h, m->incident_id);
-    buf_lit(b, "}]");
+    hk_buf_lit(b, ",\"startsAt\":\"");
+    hk_buf_lit(b, starts);
+    hk_buf_lit(b, "\",\"endsAt\":\"");
+    hk_buf_lit(b, ends);
+    hk_buf_lit(b, "\",\"generatorURL\":");
+    hk_buf_json(b, h, view);
+    hk_buf_lit(b, ",\"fingerprint\":");
+    hk_buf_json(b, h, m->incident_id);
+    hk_buf_lit(b, "}]");
 
-    buf_lit(b, ",\"herald\":{\"incident_id\":");
-    buf_json(b, h, m->incident_id);
-    buf_lit(b, ",\"incident_number\":");
-    buf_u64(b, m->incident_number);
-    buf_lit(b, ",\"event\":");
-    buf_json_c(b, h, event_name(m->event));
-    buf_lit(b, ",\"severity\":");
-    buf_json_c(b, h, severity_name(m->severity));
-    buf_lit(b, ",\"status\":");
-    buf_json_c(b, h, status_name(m->status));
-    buf_lit(b, ",\"alert_count\":");
-    buf_u64(b, m->alert_count);
-    buf_lit(b, ",\"links\":[");
+    hk_buf_lit(b, ",\"herald\":{\"incident_id\":");
+    hk_buf_json(b, h, m->incident_id);
+    hk_buf_lit(b, ",\"incident_number\":");
+    hk_buf_u64(b, m->incident_number);
+    hk_buf_lit(b, ",\"event\":");
+    put_json_c(b, h, event_name(m->event));
+    hk_buf_lit(b, ",\"severity\":");
+    put_json_c(b, h, wire_severity(m->severity));
+    hk_buf_lit(b, ",\"status\":");
+    put_json_c(b, h, wire_status(m->status));
+    hk_buf_lit(b, ",\"alert_count\":");
+    hk_buf_u64(b, m->alert_count);
+    hk_buf_lit(b, ",\"links\":[");
     const char *sep = "";
     for (size_t i = 0; m->links && i < m->link_count; i++) {
         const herald_link *l = &m->links[i];
         if (l->url.len == 0) continue;
         /* callback_token is left out: it is for interactive apps, and a webhook has no callbacks. */
-        buf_lit(b, sep);
+        hk_buf_lit(b, sep);
         sep = ",";
-        buf_lit(b, "{\"kind\":");
-        buf_json_c(b, h, link_kind_name(l->kind));
-        buf_lit(b, ",\"label\":");
-        buf_json(b, h, l->label);
-        buf_lit(b, ",\"url\":");
-        buf_json(b, h, l->url);
-        buf_lit(b, "}");
+        hk_buf_lit(b, "{\"kind\":");
+        put_json_c(b, h, wire_link_kind(l->kind));
+        hk_buf_lit(b, ",\"label\":");
+        hk_buf_json(b, h, l->label);
+        hk_buf_lit(b, ",\"url\":");
+        hk_buf_json(b, h, l->url);
+        hk_buf_lit(b, "}");
     }
-    buf_lit(b, "],\"mentions\":[");
+    hk_buf_lit(b, "],\"mentions\":[");
     sep = "";
     for (size_t i = 0; m->mentions && i < m->mention_count; i++) {
         const herald_mention *x = &m->mentions[i];
-        buf_lit(b, sep);
+        hk_buf_lit(b, sep);
         sep = ",";
-        buf_lit(b, "{\"display_name\":");
-        buf_json(b, h, x->display_name);
-        buf_lit(b, ",\"id\":");
-        buf_json(b, h, x->id);
-        buf_lit(b, ",\"id_kind\":");
-        buf_json(b, h, x->id_kind);
-        buf_lit(b, "}");
+        hk_buf_lit(b, "{\"display_name\":");
+        hk_buf_json(b, h, x->display_name);
+        hk_buf_lit(b, ",\"id\":");
+        hk_buf_json(b, h, x->id);
+        hk_buf_lit(b, ",\"id_kind\":");
+        hk_buf_json(b, h, x->id_kind);
+        hk_buf_lit(b, "}");
     }
-    buf_lit(b, "]}}");
+    hk_buf_lit(b, "]}}");
 }
-
-/* Turns a host-function failure into an outcome: internal errors may pass, others will not. */
-static int32_t host_failure(const herald_host_api *h, herald_exchange *ex, int32_t status, const char *what) {
-    char msg[160];
-    if (status == NO_MEMORY) snprintf(msg, sizeof msg, "out of memory while %s", what);
-    else snprintf(msg, sizeof msg, "the host failed while %s (status %d)", what, (int)status);
-    h->set_reason(ex, VIEW(msg, strlen(msg)));
-    return status == NO_MEMORY || status == HERALD_ERR_INTERNAL ? HERALD_OUTCOME_RETRY : HERALD_OUTCOME_FAILED;
-}
-
-#define MESSAGE_OK(m) ((m) != NULL && HERALD_HAS_FIELD(herald_message, extra_json, (m)->struct_size))
 
 static int32_t webhook_prepare(void *inst, const herald_message *m, herald_exchange *ex) {
     instance *in = inst;
     const herald_host_api *h = in->host;
-    if (!MESSAGE_OK(m)) {
-        h->set_reason(ex, SV("the host passed a message smaller than ABI 1.0 defines"));
+    if (!HK_MESSAGE_OK(m)) {
+        h->set_reason(ex, HK_SV("the host passed a message smaller than ABI 1.0 defines"));
         return HERALD_OUTCOME_FAILED;
     }
     /* The ABI promises 1..128 bytes of [A-Za-z0-9._:-]; checked anyway, as it goes into headers. */
     herald_str key = m->idempotency_key;
     if (key.len == 0 || key.ptr == NULL || key.len > 256 || !is_visible_ascii(key)) {
-        h->set_reason(ex, SV("the message's idempotency key is missing or not visible ASCII, so it cannot be the Idempotency-Key and webhook-id headers"));
+        h->set_reason(ex, HK_SV("the message's idempotency key is missing or not visible ASCII, so it cannot be the Idempotency-Key and webhook-id headers"));
         return HERALD_OUTCOME_FAILED;
     }
 
@@ -628,19 +465,19 @@ static int32_t webhook_prepare(void *inst, const herald_message *m, herald_excha
 
     /* With a secret the buffer starts with "<id>.<timestamp>." so the signed content is one
      * contiguous run; the body view then starts after that prefix. */
-    buf b = {0};
+    hk_buf b = {0};
     size_t prefix = 0;
     if (in->key) {
-        buf_put(&b, key.ptr, key.len);
-        buf_put(&b, ".", 1);
-        buf_put(&b, ts, (size_t)ts_len);
-        buf_put(&b, ".", 1);
+        hk_buf_put(&b, key.ptr, key.len);
+        hk_buf_put(&b, ".", 1);
+        hk_buf_put(&b, ts, (size_t)ts_len);
+        hk_buf_put(&b, ".", 1);
         prefix = b.len;
     }
     put_body(&b, in, m, now_ms);
     if (b.failed) {
-        free(b.p);
-        return host_failure(h, ex, b.failed, "building the JSON body");
+        hk_buf_free(&b);
+        return hk_host_failure(h, ex, b.failed, "building the JSON body");
     }
 
     char sig[64] = "v1,";
@@ -648,11 +485,11 @@ static int32_t webhook_prepare(void *inst, const herald_message *m, herald_excha
     if (in->key) {
         uint8_t mac[32];
         size_t b64_len = 0;
-        int32_t rc = h->hmac_sha256(VIEW((const char *)in->key, in->key_len), VIEW(b.p, b.len), mac);
-        if (rc == HERALD_OK) rc = h->base64_encode(VIEW((const char *)mac, sizeof mac), (uint8_t *)sig + 3, sizeof sig - 3, &b64_len);
+        int32_t rc = h->hmac_sha256(HK_VIEW((const char *)in->key, in->key_len), HK_VIEW(b.p, b.len), mac);
+        if (rc == HERALD_OK) rc = h->base64_encode(HK_VIEW((const char *)mac, sizeof mac), (uint8_t *)sig + 3, sizeof sig - 3, &b64_len);
         if (rc != HERALD_OK) {
-            free(b.p);
-            return host_failure(h, ex, rc, "signing the body");
+            hk_buf_free(&b);
+            return hk_host_failure(h, ex, rc, "signing the body");
         }
         sig_len = 3 + b64_len;
     }
@@ -661,83 +498,51 @@ static int32_t webhook_prepare(void *inst, const herald_message *m, herald_excha
      * them all before returning, so `b` is freed right after. */
     herald_pair headers[MAX_OPERATOR_HEADERS + 8];
     size_t n = 0;
-    headers[n++] = (herald_pair){SV("Content-Type"), SV("application/json")};
-    if (!in->operator_user_agent) headers[n++] = (herald_pair){SV("User-Agent"), SV("Herald-Webhook/1.0")};
+    headers[n++] = (herald_pair){HK_SV("Content-Type"), HK_SV("application/json")};
+    if (!in->operator_user_agent) headers[n++] = (herald_pair){HK_SV("User-Agent"), HK_SV("Herald-Webhook/1.0")};
     for (size_t i = 0; i < in->header_count; i++)
-        headers[n++] = (herald_pair){in->headers[i].name, VIEW(in->headers[i].value.p, in->headers[i].value.len)};
-    headers[n++] = (herald_pair){SV("Idempotency-Key"), key};
+        headers[n++] = (herald_pair){in->headers[i].name, HK_VIEW(in->headers[i].value.p, in->headers[i].value.len)};
+    headers[n++] = (herald_pair){HK_SV("Idempotency-Key"), key};
     if (in->key) {
-        headers[n++] = (herald_pair){SV("webhook-id"), key};
-        headers[n++] = (herald_pair){SV("webhook-timestamp"), VIEW(ts, (size_t)ts_len)};
-        headers[n++] = (herald_pair){SV("webhook-signature"), VIEW(sig, sig_len)};
+        headers[n++] = (herald_pair){HK_SV("webhook-id"), key};
+        headers[n++] = (herald_pair){HK_SV("webhook-timestamp"), HK_VIEW(ts, (size_t)ts_len)};
+        headers[n++] = (herald_pair){HK_SV("webhook-signature"), HK_VIEW(sig, sig_len)};
     }
 
     herald_request req;
     memset(&req, 0, sizeof req);
     req.struct_size = sizeof req;
     req.kind = HERALD_REQUEST_HTTP;
-    req.method = SV("POST");
-    req.url = VIEW(in->url.p, in->url.len);
+    req.method = HK_SV("POST");
+    req.url = HK_VIEW(in->url.p, in->url.len);
     req.headers = headers;
     req.header_count = n;
-    req.body = VIEW(b.p + prefix, b.len - prefix);
+    req.body = HK_VIEW(b.p + prefix, b.len - prefix);
     req.timeout_ms = in->timeout_ms;
     int32_t rc = h->set_request(ex, &req);
-    free(b.p);
-    if (rc != HERALD_OK) return host_failure(h, ex, rc, "handing the request to the host");
+    hk_buf_free(&b);
+    if (rc != HERALD_OK) return hk_host_failure(h, ex, rc, "handing the request to the host");
     return HERALD_OUTCOME_REQUEST;
-}
-
-/* First header named `name` (case-insensitive), or an empty view. */
-static herald_str find_header(const herald_response *r, const char *name) {
-    for (size_t i = 0; r->headers && i < r->header_count; i++) {
-        if (str_ieq(r->headers[i].name, name)) return r->headers[i].value;
-    }
-    return SV("");
-}
-
-/* Up to SNIPPET_BYTES of the body, safe to put in a log line: control characters become
- * spaces (runs collapse), invalid UTF-8 becomes '?', and a character is never cut in half. */
-static size_t snippet(herald_str body, char *out, size_t cap) {
-    const unsigned char *p = (const unsigned char *)body.ptr;
-    size_t n = body.ptr ? body.len : 0, i = 0, o = 0, budget = n < SNIPPET_BYTES ? n : SNIPPET_BYTES;
-    while (i < budget && o + 4 < cap) {
-        if (p[i] < 0x20 || p[i] == 0x7f) {
-            if (o > 0 && out[o - 1] != ' ') out[o++] = ' ';
-            i++;
-            continue;
-        }
-        size_t k = utf8_seq(p + i, n - i);
-        if (k == 0) { out[o++] = '?'; i++; continue; }
-        if (i + k > budget) break;
-        memcpy(out + o, p + i, k);
-        o += k;
-        i += k;
-    }
-    while (o > 0 && out[o - 1] == ' ') o--;
-    if (i < n && o + 3 < cap) { memcpy(out + o, "\xe2\x80\xa6", 3); o += 3; } /* "…" */
-    out[o] = 0;
-    return o;
 }
 
 static int32_t webhook_on_response(void *inst, const herald_message *m, const herald_response *r, herald_exchange *ex) {
     instance *in = inst;
     const herald_host_api *h = in->host;
-    if (!MESSAGE_OK(m) || r == NULL || !HERALD_HAS_FIELD(herald_response, body, r->struct_size)) {
-        h->set_reason(ex, SV("the host passed a message or response smaller than ABI 1.0 defines"));
+    if (!HK_MESSAGE_OK(m) || r == NULL || !HERALD_HAS_FIELD(herald_response, body, r->struct_size)) {
+        h->set_reason(ex, HK_SV("the host passed a message or response smaller than ABI 1.0 defines"));
         return HERALD_OUTCOME_FAILED;
     }
     int32_t status = r->status;
     if (status >= 200 && status <= 299) {
         /* The receiver's own request id is more useful for cross-referencing, when it gives one. */
-        herald_str id = find_header(r, "X-Request-Id");
+        herald_str id = hk_find_header(r, "X-Request-Id");
         if (id.len == 0 || id.len > MAX_PROVIDER_ID || !is_visible_ascii(id)) id = m->idempotency_key;
         h->set_provider_id(ex, id);
         return HERALD_OUTCOME_DELIVERED;
     }
 
-    char snip[SNIPPET_BYTES + 8], reason[SNIPPET_BYTES + 160];
-    size_t snip_len = snippet(r->body, snip, sizeof snip);
+    char snip[HK_QUOTE_BYTES + 8], reason[HK_QUOTE_BYTES + 160];
+    size_t snip_len = hk_snippet(r->body, snip, sizeof snip);
     const char *hint = "";
     if (status >= 300 && status <= 399) hint = " (a redirect: set 'url' to the final address)";
     else if (status == 401 || status == 403) hint = " (check the 'headers' and 'secret' settings)";
@@ -747,7 +552,7 @@ static int32_t webhook_on_response(void *inst, const herald_message *m, const he
         snprintf(reason, sizeof reason, "receiver answered %d%s with an empty body", (int)status, hint);
     else
         snprintf(reason, sizeof reason, "receiver answered %d%s: %s", (int)status, hint, snip);
-    h->set_reason(ex, VIEW(reason, strlen(reason)));
+    h->set_reason(ex, HK_VIEW(reason, strlen(reason)));
 
     /* No set_retry_after: the host honours the response's Retry-After itself (capped at an hour). */
     if (status == 408 || status == 429 || (status >= 500 && status <= 599)) return HERALD_OUTCOME_RETRY;
@@ -771,7 +576,7 @@ static const char config_schema[] =
     "\"title\":\"Timeout\",\"description\":\"Request timeout in milliseconds; the host default when absent.\"}"
     "}}";
 
-static const herald_str egress_hosts[] = {LIT("config:url")};
+static const herald_str egress_hosts[] = {HK_LIT("config:url")};
 
 /* Static for the life of the process; only abi_minor is written, once, by the entry point. */
 static herald_plugin descriptor = {
@@ -779,10 +584,10 @@ static herald_plugin descriptor = {
     .abi_major = HERALD_ABI_MAJOR,
     .abi_minor = HERALD_ABI_MINOR,
     .channel_kind = HERALD_CHANNEL_WEBHOOK,
-    .id = LIT("webhook"),
-    .name = LIT("Generic webhook"),
-    .version = LIT("1.0.0"),
-    .license = LIT("Apache-2.0"),
+    .id = HK_LIT("webhook"),
+    .name = HK_LIT("Generic webhook"),
+    .version = HK_LIT("1.0.0"),
+    .license = HK_LIT("Apache-2.0"),
     .text_format = HERALD_FORMAT_PLAIN,
     .size_unit = HERALD_SIZE_BYTES,
     .size_limit = 0,
@@ -792,7 +597,7 @@ static herald_plugin descriptor = {
     .egress_hosts = egress_hosts,
     .egress_host_count = sizeof egress_hosts / sizeof *egress_hosts,
     /* The title travels separately (annotations.summary), so the body is the description only. */
-    .default_template = LIT("{{description}}"),
+    .default_template = HK_LIT("{{description}}"),
     .instance_create = webhook_create,
     .instance_destroy = webhook_destroy,
     .prepare = webhook_prepare,
@@ -804,11 +609,11 @@ static herald_plugin descriptor = {
 HERALD_EXPORT const herald_plugin *herald_plugin_entry_v1(herald_negotiate *negotiate) {
     if (negotiate == NULL || !HERALD_HAS_FIELD(herald_negotiate, refusal, negotiate->struct_size)) return NULL;
     if (negotiate->host_abi_major != HERALD_ABI_MAJOR) {
-        negotiate->refusal = SV("the webhook plugin speaks Herald plugin ABI 1 only");
+        negotiate->refusal = HK_SV("the webhook plugin speaks Herald plugin ABI 1 only");
         return NULL;
     }
-    if (!str_eq(negotiate->product, "herald")) {
-        negotiate->refusal = SV("the webhook plugin loads only into Herald (product \"herald\")");
+    if (!hk_str_eq(negotiate->product, "herald")) {
+        negotiate->refusal = HK_SV("the webhook plugin loads only into Herald (product \"herald\")");
         return NULL;
     }
     descriptor.abi_minor = negotiate->plugin_abi_minor = herald_negotiated_minor(negotiate);

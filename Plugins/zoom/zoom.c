@@ -14,35 +14,21 @@
  *      -I include -o zoom.so Plugins/zoom/zoom.c
  */
 #include "herald/plugin.h"
+#include "herald/plugin_kit.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define LIT(literal) {literal, sizeof(literal) - 1}
-#define SV(literal) ((herald_str)LIT(literal))
-#define VIEW(p, n) ((herald_str){(p), (n)})
+enum { MAX_MESSAGE = 300, MAX_PROVIDER_ID = 200, TEXT_LIMIT = 4096 };
 
-enum { SNIPPET_BYTES = 200, MAX_MESSAGE = 300, JSON_MAX_DEPTH = 64, MAX_PROVIDER_ID = 200, TEXT_LIMIT = 4096 };
-
-/* ---- small helpers --------------------------------------------------------------------------- */
-
-static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c; }
-
-static int str_eq(herald_str a, const char *b) {
-    size_t n = strlen(b);
-    return a.len == n && (n == 0 || memcmp(a.ptr, b, n) == 0);
-}
+/* The small helpers (string views, the output buffer, the JSON reader, config reading) are hk_*
+ * from herald/plugin_kit.h. */
 
 static int str_ieq_prefix(herald_str a, const char *prefix) {
     size_t n = strlen(prefix);
-    if (a.len < n) return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (lower((unsigned char)a.ptr[i]) != lower((unsigned char)prefix[i])) return 0;
-    }
-    return 1;
+    return a.len >= n && hk_str_ieq(HK_VIEW(a.ptr, n), prefix);
 }
 
 static int is_visible_ascii(herald_str s) {
@@ -53,111 +39,13 @@ static int is_visible_ascii(herald_str s) {
     return 1;
 }
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes available), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n) {
-    unsigned char c = p[0];
-    if (c < 0x80) return 1;
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; }
-    else if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; }
-    else if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; }
-    else return 0;
-    if (n < len) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return len;
-}
-
-static void wipe(void *p, size_t n) {
-    volatile unsigned char *v = p;
-    while (p && n--) *v++ = 0;
-}
-
-static int fail(char *err, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, 200, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-/* ---- growable output buffer ------------------------------------------------------------------ */
-
-typedef struct {
-    char *p; /* owned; freed by the caller with free() */
-    size_t len, cap;
-    int32_t failed; /* 0, NO_MEMORY, or a negative herald_status from a host function */
-} buf;
-
-#define NO_MEMORY 1
-
-static int buf_reserve(buf *b, size_t extra) {
-    if (b->failed) return -1;
-    if (extra > SIZE_MAX / 4 - b->len) {
-        b->failed = NO_MEMORY;
-        return -1;
-    }
-    size_t need = b->len + extra;
-    if (need <= b->cap) return 0;
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap < need) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->failed = NO_MEMORY;
-        return -1;
-    }
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-static void buf_put(buf *b, const void *data, size_t n) {
-    if (n == 0 || buf_reserve(b, n) != 0) return;
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
-static void buf_lit(buf *b, const char *s) { buf_put(b, s, strlen(s)); }
-
-static void buf_u64(buf *b, uint64_t v) {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
-    if (n > 0) buf_put(b, tmp, (size_t)n);
-}
-
-/* Appends `s` escaped for a JSON string (no quotes), by the host: at most 6x the input. */
-static void buf_json_raw(buf *b, const herald_host_api *h, herald_str s) {
-    if (s.len == 0 || s.ptr == NULL) return;
-    size_t got = 0;
-    if (s.len > SIZE_MAX / 4 / 6) b->failed = NO_MEMORY;
-    if (buf_reserve(b, s.len * 6) != 0) return;
-    int32_t rc = h->json_escape(s, (uint8_t *)b->p + b->len, b->cap - b->len, &got);
-    if (rc != HERALD_OK || got > b->cap - b->len) {
-        b->failed = rc != HERALD_OK ? rc : HERALD_ERR_INTERNAL;
-        return;
-    }
-    b->len += got;
-}
-
-static void buf_json(buf *b, const herald_host_api *h, herald_str s) {
-    buf_put(b, "\"", 1);
-    buf_json_raw(b, h, s);
-    buf_put(b, "\"", 1);
-}
-
-static void buf_json_c(buf *b, const herald_host_api *h, const char *s) { buf_json(b, h, VIEW(s, strlen(s))); }
-
 /* Appends `s` with the characters that would break Zoom's mention syntax <!jid|name> removed,
  * at most 200 bytes, never cutting a character in half. */
-static void buf_json_name(buf *b, const herald_host_api *h, herald_str s) {
+static void buf_json_name(hk_buf *b, const herald_host_api *h, herald_str s) {
     char tmp[200];
     size_t n = 0, i = 0;
     while (i < s.len) {
-        size_t k = utf8_seq((const unsigned char *)s.ptr + i, s.len - i);
+        size_t k = hk_utf8_seq((const unsigned char *)s.ptr + i, s.len - i);
         if (k == 0) k = 1; /* json_escape turns it into U+FFFD */
         char c = s.ptr[i];
         if (k == 1 && (c == '<' || c == '>' || c == '|' || (unsigned char)c < 0x20)) { i++; continue; }
@@ -166,132 +54,23 @@ static void buf_json_name(buf *b, const herald_host_api *h, herald_str s) {
         n += k;
         i += k;
     }
-    buf_json_raw(b, h, VIEW(tmp, n));
+    hk_buf_esc(b, h, HK_VIEW(tmp, n));
 }
 
-/* ---- a small, careful JSON reader (for Zoom's error bodies) ---------------------------------- */
-
-typedef struct {
-    const char *p, *end;
-} jspan;
-
-static const char *j_ws(const char *p, const char *e) {
-    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
-    return p;
+/* Writes `cp` as UTF-8 only if it fits before the last byte of `out` (else drops it). */
+static void put_cp(char *out, size_t cap, size_t *o, uint32_t cp) {
+    size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (*o + n < cap) hk_put_utf8(out, o, cp);
 }
 
-/* Returns the end of the JSON value starting at p (after leading whitespace), or NULL. */
-static const char *j_skip(const char *p, const char *e, int depth) {
-    p = j_ws(p, e);
-    if (p >= e || depth > JSON_MAX_DEPTH) return NULL;
-    char c = *p;
-    if (c == '"') {
-        for (p++; p < e; p++) {
-            if (*p == '\\') {
-                if (++p >= e) return NULL;
-            } else if (*p == '"') {
-                return p + 1;
-            } else if ((unsigned char)*p < 0x20) {
-                return NULL;
-            }
-        }
-        return NULL;
-    }
-    if (c == '{' || c == '[') {
-        char close = c == '{' ? '}' : ']';
-        p = j_ws(p + 1, e);
-        if (p < e && *p == close) return p + 1;
-        for (;;) {
-            if (c == '{') {
-                p = j_ws(p, e);
-                if (p >= e || *p != '"') return NULL;
-                if (!(p = j_skip(p, e, depth + 1))) return NULL;
-                p = j_ws(p, e);
-                if (p >= e || *p != ':') return NULL;
-                p++;
-            }
-            if (!(p = j_skip(p, e, depth + 1))) return NULL;
-            p = j_ws(p, e);
-            if (p >= e) return NULL;
-            if (*p == ',') { p++; continue; }
-            if (*p == close) return p + 1;
-            return NULL;
-        }
-    }
-    const char *s = p;
-    while (p < e && ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || *p == '-' || *p == '+' || *p == '.' || *p == 'E')) p++;
-    return p > s ? p : NULL;
-}
-
-static jspan j_root(herald_str body) {
-    jspan none = {NULL, NULL};
-    if (body.ptr == NULL || body.len == 0) return none;
-    const char *e = body.ptr + body.len, *p = j_ws(body.ptr, e);
-    const char *end = j_skip(p, e, 0);
-    if (!end || j_ws(end, e) != e) return none;
-    return (jspan){p, end};
-}
-
-/* Member `key` of object `obj` (keys compared byte-wise, escapes not decoded). */
-static int j_get(jspan obj, const char *key, jspan *out) {
-    if (!obj.p || obj.p >= obj.end || *obj.p != '{') return 0;
-    size_t klen = strlen(key);
-    const char *p = j_ws(obj.p + 1, obj.end), *e = obj.end;
-    if (p < e && *p == '}') return 0;
-    while (p < e && *p == '"') {
-        const char *kend = j_skip(p, e, 1);
-        if (!kend) return 0;
-        int match = (size_t)(kend - p) == klen + 2 && memcmp(p + 1, key, klen) == 0;
-        p = j_ws(kend, e);
-        if (p >= e || *p != ':') return 0;
-        const char *v = j_ws(p + 1, e);
-        const char *vend = j_skip(v, e, 1);
-        if (!vend) return 0;
-        if (match) {
-            *out = (jspan){v, vend};
-            return 1;
-        }
-        p = j_ws(vend, e);
-        if (p >= e || *p != ',') return 0;
-        p = j_ws(p + 1, e);
-    }
-    return 0;
-}
-
-static void put_utf8(char *out, size_t cap, size_t *o, uint32_t cp) {
-    char tmp[4];
-    size_t n;
-    if (cp < 0x80) { tmp[0] = (char)cp; n = 1; }
-    else if (cp < 0x800) { tmp[0] = (char)(0xc0 | (cp >> 6)); tmp[1] = (char)(0x80 | (cp & 0x3f)); n = 2; }
-    else if (cp < 0x10000) { tmp[0] = (char)(0xe0 | (cp >> 12)); tmp[1] = (char)(0x80 | ((cp >> 6) & 0x3f)); tmp[2] = (char)(0x80 | (cp & 0x3f)); n = 3; }
-    else { tmp[0] = (char)(0xf0 | (cp >> 18)); tmp[1] = (char)(0x80 | ((cp >> 12) & 0x3f)); tmp[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); tmp[3] = (char)(0x80 | (cp & 0x3f)); n = 4; }
-    if (*o + n < cap) {
-        memcpy(out + *o, tmp, n);
-        *o += n;
-    }
-}
-
-static int hex4(const char *p, const char *e, uint32_t *out) {
-    if (e - p < 4) return 0;
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9') v |= (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (uint32_t)(c - 'A' + 10);
-        else return 0;
-    }
-    *out = v;
-    return 1;
-}
-
-/* Decodes a JSON string into out (NUL-terminated; control characters become spaces). */
-static int j_str(jspan v, char *out, size_t cap) {
+/* Decodes JSON string `v` into out (NUL-terminated; control characters become spaces); 0 if `v`
+ * is not a string or has a bad unicode escape. Not hk_quote_string: Zoom's words are kept up to
+ * MAX_MESSAGE bytes without an ellipsis, with U+FFFD (not '?') for bad text, as the reasons were. */
+static int zoom_json_text(const hk_jval *v, char *out, size_t cap) {
     if (cap == 0) return 0;
     out[0] = 0;
-    if (!v.p || v.end - v.p < 2 || *v.p != '"') return 0;
-    const char *p = v.p + 1, *e = v.end - 1;
+    if (v->type != 's') return 0;
+    const char *p = v->p, *e = v->p + v->n;
     size_t o = 0;
     while (p < e) {
         uint32_t cp;
@@ -301,11 +80,11 @@ static int j_str(jspan v, char *out, size_t cap) {
             switch (c) {
             case 'n': case 'r': case 't': case 'b': case 'f': cp = ' '; break;
             case 'u':
-                if (!hex4(p, e, &cp)) return 0;
+                if (e - p < 4 || hk_hex4(p, &cp) != 0) return 0;
                 p += 4;
                 if (cp >= 0xd800 && cp <= 0xdbff) {
                     uint32_t lo;
-                    if (e - p >= 6 && p[0] == '\\' && p[1] == 'u' && hex4(p + 2, e, &lo) && lo >= 0xdc00 && lo <= 0xdfff) {
+                    if (e - p >= 6 && p[0] == '\\' && p[1] == 'u' && hk_hex4(p + 2, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff) {
                         cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
                         p += 6;
                     } else {
@@ -318,11 +97,11 @@ static int j_str(jspan v, char *out, size_t cap) {
                 break;
             default: cp = (unsigned char)c; break;
             }
-            put_utf8(out, cap, &o, cp);
+            put_cp(out, cap, &o, cp);
         } else {
-            size_t k = utf8_seq((const unsigned char *)p, (size_t)(e - p));
-            if (k == 0) { put_utf8(out, cap, &o, 0xfffd); p++; continue; }
-            if ((unsigned char)*p < 0x20 || *p == 0x7f) { put_utf8(out, cap, &o, ' '); p++; continue; }
+            size_t k = hk_utf8_seq((const unsigned char *)p, (size_t)(e - p));
+            if (k == 0) { put_cp(out, cap, &o, 0xfffd); p++; continue; }
+            if ((unsigned char)*p < 0x20 || *p == 0x7f) { put_cp(out, cap, &o, ' '); p++; continue; }
             if (o + k >= cap) break;
             memcpy(out + o, p, k);
             o += k;
@@ -337,64 +116,21 @@ static int j_str(jspan v, char *out, size_t cap) {
 /* ---- the instance and its configuration ------------------------------------------------------ */
 
 typedef struct {
-    char *p; /* owned, NUL-terminated */
-    size_t len;
-} ostr;
-
-typedef struct {
     const herald_host_api *host; /* borrowed: valid until instance_destroy returns */
-    ostr url;                    /* the endpoint with format=full; its path identifies the connection */
-    ostr token;                  /* secret: wiped on destroy */
+    hk_ostr url;                    /* the endpoint with format=full; its path identifies the connection */
+    hk_ostr token;                  /* secret: wiped on destroy */
 } instance;
-
-static void ostr_free(ostr *s, int secret) {
-    if (secret) wipe(s->p, s->len);
-    free(s->p);
-    s->p = NULL;
-    s->len = 0;
-}
 
 static void instance_free(instance *in) {
     if (!in) return;
-    ostr_free(&in->url, 1); /* the endpoint id is a credential too */
-    ostr_free(&in->token, 1);
+    hk_ostr_free(&in->url, 1); /* the endpoint id is a credential too */
+    hk_ostr_free(&in->token, 1);
     free(in);
-}
-
-static int32_t cfg_read(const herald_host_api *h, int keys, const char *path, ostr *out) {
-    herald_str p = VIEW(path, strlen(path));
-    size_t need = 0, got = 0;
-    int32_t st = keys ? h->config_keys(p, NULL, 0, &need) : h->config_get(p, NULL, 0, &need);
-    if (st == HERALD_OK) need = 0;
-    else if (st != HERALD_ERR_BUFFER_TOO_SMALL) return st;
-    char *text = malloc(need + 1);
-    if (!text) return NO_MEMORY;
-    if (need > 0) {
-        st = keys ? h->config_keys(p, (uint8_t *)text, need, &got) : h->config_get(p, (uint8_t *)text, need, &got);
-        if (st != HERALD_OK || got > need) {
-            free(text);
-            return st == HERALD_OK || st == HERALD_ERR_BUFFER_TOO_SMALL ? HERALD_ERR_INTERNAL : st;
-        }
-    }
-    text[got] = 0;
-    *out = (ostr){text, got};
-    return HERALD_OK;
-}
-
-static int read_fail(char *err, const char *path, int32_t st) {
-    if (st == NO_MEMORY) return fail(err, "out of memory while reading setting '%s'", path);
-    return fail(err, "the host could not read setting '%s' (status %d)", path, (int)st);
-}
-
-static int read_opt(const herald_host_api *h, const char *path, ostr *out, char *err) {
-    int32_t st = cfg_read(h, 0, path, out);
-    if (st == HERALD_ERR_NOT_FOUND) return 0;
-    return st == HERALD_OK ? 1 : read_fail(err, path, st);
 }
 
 /* The endpoint as the operator pasted it, with its query's `format` replaced by format=full
  * (Zoom's sample cURL carries ?format=message or none). Other parameters are kept. */
-static int build_url(const ostr *pasted, ostr *out) {
+static int build_url(const hk_ostr *pasted, hk_ostr *out) {
     const char *q = memchr(pasted->p, '?', pasted->len);
     const char *frag = memchr(pasted->p, '#', pasted->len);
     size_t end = frag ? (size_t)(frag - pasted->p) : pasted->len;
@@ -423,7 +159,7 @@ static int build_url(const ostr *pasted, ostr *out) {
     url[n++] = sep;
     memcpy(url + n, "format=full", sizeof "format=full");
     n += sizeof "format=full" - 1;
-    *out = (ostr){url, n};
+    *out = (hk_ostr){url, n};
     return 0;
 }
 
@@ -431,48 +167,49 @@ static const char *const known_settings[] = {"verification_token", "webhook_url"
 
 static int read_config(instance *in, char *err) {
     const herald_host_api *h = in->host;
-    ostr names = {0}, pasted = {0};
+    hk_ostr names = {0}, pasted = {0};
     int rc = -1, got;
 
-    int32_t st = cfg_read(h, 1, "", &names);
-    if (st == HERALD_ERR_INVALID_ARGUMENT) { fail(err, "the configuration must be a JSON object"); goto done; }
-    if (st != HERALD_OK) { read_fail(err, "", st); goto done; }
+    int32_t st = hk_cfg_read(h, 1, "", &names);
+    if (st == HERALD_ERR_INVALID_ARGUMENT) { hk_fail(err, "the configuration must be a JSON object"); goto done; }
+    if (st == HK_NO_MEMORY) { hk_fail(err, "out of memory while reading setting ''"); goto done; }
+    if (st != HERALD_OK) { hk_fail(err, "the host could not read setting '' (status %d)", (int)st); goto done; }
     for (const char *name = names.p; name < names.p + names.len; name += strlen(name) + 1) {
         size_t i = 0;
         while (i < sizeof known_settings / sizeof *known_settings && strcmp(name, known_settings[i]) != 0) i++;
         if (i < sizeof known_settings / sizeof *known_settings) continue;
-        if (strlen(name) <= 64 && is_visible_ascii(VIEW(name, strlen(name))))
-            fail(err, "setting '%s' is not a setting of the zoom plugin", name);
+        if (strlen(name) <= 64 && is_visible_ascii(HK_VIEW(name, strlen(name))))
+            hk_fail(err, "setting '%s' is not a setting of the zoom plugin", name);
         else
-            fail(err, "the configuration has a setting the zoom plugin does not know");
+            hk_fail(err, "the configuration has a setting the zoom plugin does not know");
         goto done;
     }
 
-    if ((got = read_opt(h, "webhook_url", &pasted, err)) <= 0) {
-        if (got == 0) fail(err, "setting 'webhook_url' is required (the endpoint Zoom sent after /inc connect)");
+    if ((got = hk_read_opt(h, "webhook_url", &pasted, err)) <= 0) {
+        if (got == 0) hk_fail(err, "setting 'webhook_url' is required (the endpoint Zoom sent after /inc connect)");
         goto done;
     }
-    herald_str u = VIEW(pasted.p, pasted.len);
+    herald_str u = HK_VIEW(pasted.p, pasted.len);
     int url_ok = (u.len > 7 && str_ieq_prefix(u, "http://")) || (u.len > 8 && str_ieq_prefix(u, "https://"));
     for (size_t i = 0; url_ok && i < u.len; i++) url_ok = (unsigned char)u.ptr[i] > 0x20 && u.ptr[i] != 0x7f;
-    if (!url_ok) { fail(err, "setting 'webhook_url' must be an http:// or https:// URL without spaces or control characters"); goto done; }
-    if (build_url(&pasted, &in->url) != 0) { fail(err, "out of memory while reading setting 'webhook_url'"); goto done; }
+    if (!url_ok) { hk_fail(err, "setting 'webhook_url' must be an http:// or https:// URL without spaces or control characters"); goto done; }
+    if (build_url(&pasted, &in->url) != 0) { hk_fail(err, "out of memory while reading setting 'webhook_url'"); goto done; }
 
-    if ((got = read_opt(h, "verification_token", &in->token, err)) <= 0) {
-        if (got == 0) fail(err, "setting 'verification_token' is required (the token Zoom sent with the endpoint)");
+    if ((got = hk_read_opt(h, "verification_token", &in->token, err)) <= 0) {
+        if (got == 0) hk_fail(err, "setting 'verification_token' is required (the token Zoom sent with the endpoint)");
         goto done;
     }
-    if (in->token.len > 7 && str_ieq_prefix(VIEW(in->token.p, in->token.len), "bearer ")) {
-        fail(err, "setting 'verification_token' must be the bare token: Zoom wants it without a 'Bearer' prefix");
+    if (in->token.len > 7 && str_ieq_prefix(HK_VIEW(in->token.p, in->token.len), "bearer ")) {
+        hk_fail(err, "setting 'verification_token' must be the bare token: Zoom wants it without a 'Bearer' prefix");
         goto done;
     }
     int token_ok = in->token.len > 0;
     for (size_t i = 0; token_ok && i < in->token.len; i++) token_ok = (unsigned char)in->token.p[i] > 0x20 && in->token.p[i] != 0x7f;
-    if (!token_ok) { fail(err, "setting 'verification_token' must be the token as Zoom sent it, without spaces or line breaks"); goto done; }
+    if (!token_ok) { hk_fail(err, "setting 'verification_token' must be the token as Zoom sent it, without spaces or line breaks"); goto done; }
     rc = 0;
 done:
-    ostr_free(&names, 0);
-    ostr_free(&pasted, 1);
+    hk_ostr_free(&names, 0);
+    hk_ostr_free(&pasted, 1);
     return rc;
 }
 
@@ -482,19 +219,19 @@ static int32_t zoom_create(const herald_host_api *host, herald_str config_json, 
     *out_instance = NULL;
     if (!HERALD_HAS_FIELD(herald_host_api, config_keys, host->struct_size)) {
         if (HERALD_HAS_FIELD(herald_host_api, set_error, host->struct_size))
-            host->set_error(SV("the host's function table lacks config_get/config_keys, which the zoom plugin needs"));
+            host->set_error(HK_SV("the host's function table lacks config_get/config_keys, which the zoom plugin needs"));
         return -1;
     }
     instance *in = calloc(1, sizeof *in);
     if (!in) {
-        host->set_error(SV("out of memory while creating the zoom instance"));
+        host->set_error(HK_SV("out of memory while creating the zoom instance"));
         return -1;
     }
     in->host = host;
     char err[200] = "";
     if (read_config(in, err) != 0) {
         if (!err[0]) snprintf(err, sizeof err, "the configuration could not be read");
-        host->set_error(VIEW(err, strlen(err)));
+        host->set_error(HK_VIEW(err, strlen(err)));
         instance_free(in);
         return -1;
     }
@@ -506,12 +243,8 @@ static void zoom_destroy(void *inst) { instance_free(inst); }
 
 /* ---- the message card ------------------------------------------------------------------------ */
 
-static const char *severity_label(int32_t s) {
-    static const char *const names[] = {"Critical", "Warning", "Info"};
-    return s >= 1 && s <= 3 ? names[s - 1] : "Unknown";
-}
-
-static const char *status_label(int32_t s) {
+/* Lower case, unlike hk_status_name: the sub-head reads "Critical · triggered · #42". */
+static const char *status_word(int32_t s) {
     static const char *const names[] = {"triggered", "acknowledged", "resolved", "closed"};
     return s >= 1 && s <= 4 ? names[s - 1] : "unknown";
 }
@@ -526,9 +259,9 @@ static const char *severity_color(const herald_message *m) {
     }
 }
 
-static const char *link_default_label(int32_t kind) {
-    static const char *const names[] = {"View incident", "Acknowledge", "Snooze", "Close", "Open"};
-    return kind >= 1 && kind <= 5 ? names[kind - 1] : "Open";
+/* hk_link_default_label, except that the view button says "View incident" (not "View"). */
+static const char *button_label(int32_t kind) {
+    return kind == HERALD_LINK_VIEW ? "View incident" : hk_link_default_label(kind);
 }
 
 /* A JID Zoom's <!jid|name> syntax can carry: visible ASCII without | < >. */
@@ -549,177 +282,146 @@ static int jid_ok(herald_str id) {
  *           {"type":"message","is_markdown_support":true,"text":"<!jid|Ann> <!jid|Bob>"}]}}
  * Only the mention line is markdown: the rest is plain text, shown as written.
  */
-static void put_body(buf *b, const herald_host_api *h, const herald_message *m) {
+static void put_body(hk_buf *b, const herald_host_api *h, const herald_message *m) {
     const char *color = severity_color(m);
-    buf_lit(b, "{\"content\":{\"settings\":{\"default_sidebar_color\":\"");
-    buf_lit(b, color);
-    buf_lit(b, "\"},\"head\":{\"text\":");
-    buf_json(b, h, m->title);
-    buf_lit(b, ",\"style\":{\"color\":\"");
-    buf_lit(b, color);
-    buf_lit(b, "\",\"bold\":true},\"sub_head\":{\"text\":\"");
-    buf_lit(b, severity_label(m->severity));
-    buf_lit(b, " \xc2\xb7 ");
-    buf_lit(b, status_label(m->status));
+    hk_buf_lit(b, "{\"content\":{\"settings\":{\"default_sidebar_color\":\"");
+    hk_buf_lit(b, color);
+    hk_buf_lit(b, "\"},\"head\":{\"text\":");
+    hk_buf_json(b, h, m->title);
+    hk_buf_lit(b, ",\"style\":{\"color\":\"");
+    hk_buf_lit(b, color);
+    hk_buf_lit(b, "\",\"bold\":true},\"sub_head\":{\"text\":\"");
+    hk_buf_lit(b, hk_severity_name(m->severity));
+    hk_buf_lit(b, " \xc2\xb7 ");
+    hk_buf_lit(b, status_word(m->status));
     if (m->incident_number > 0) {
-        buf_lit(b, " \xc2\xb7 #");
-        buf_u64(b, m->incident_number);
+        hk_buf_lit(b, " \xc2\xb7 #");
+        hk_buf_u64(b, m->incident_number);
     }
-    buf_lit(b, "\"}},\"body\":[");
+    hk_buf_lit(b, "\"}},\"body\":[");
     const char *sep = "";
     if (m->body.len > 0) {
-        buf_lit(b, "{\"type\":\"message\",\"text\":");
-        buf_json(b, h, m->body);
-        buf_lit(b, "}");
+        hk_buf_lit(b, "{\"type\":\"message\",\"text\":");
+        hk_buf_json(b, h, m->body);
+        hk_buf_lit(b, "}");
         sep = ",";
     }
     size_t fields = 0;
     for (size_t i = 0; m->labels && i < m->label_count; i++) {
         const herald_pair *l = &m->labels[i];
         if (l->name.len == 0) continue;
-        buf_lit(b, fields == 0 ? sep : ",");
-        if (fields == 0) buf_lit(b, "{\"type\":\"fields\",\"items\":[");
-        buf_lit(b, "{\"key\":");
-        buf_json(b, h, l->name);
-        buf_lit(b, ",\"value\":");
-        buf_json(b, h, l->value.len > 0 ? l->value : SV("-"));
-        buf_lit(b, "}");
+        hk_buf_lit(b, fields == 0 ? sep : ",");
+        if (fields == 0) hk_buf_lit(b, "{\"type\":\"fields\",\"items\":[");
+        hk_buf_lit(b, "{\"key\":");
+        hk_buf_json(b, h, l->name);
+        hk_buf_lit(b, ",\"value\":");
+        hk_buf_json(b, h, l->value.len > 0 ? l->value : HK_SV("-"));
+        hk_buf_lit(b, "}");
         fields++;
     }
     if (fields > 0) {
-        buf_lit(b, "]}");
+        hk_buf_lit(b, "]}");
         sep = ",";
     }
     for (size_t i = 0; m->links && i < m->link_count; i++) {
         const herald_link *l = &m->links[i];
         if (l->url.len == 0 || !(str_ieq_prefix(l->url, "https://") || str_ieq_prefix(l->url, "http://"))) continue;
-        buf_lit(b, sep);
+        hk_buf_lit(b, sep);
         sep = ",";
-        buf_lit(b, "{\"type\":\"message\",\"text\":");
-        if (l->label.len > 0) buf_json(b, h, l->label);
-        else buf_json_c(b, h, link_default_label(l->kind));
-        buf_lit(b, ",\"link\":");
-        buf_json(b, h, l->url);
-        buf_lit(b, "}");
+        hk_buf_lit(b, "{\"type\":\"message\",\"text\":");
+        if (l->label.len > 0) hk_buf_json(b, h, l->label);
+        else hk_buf_json(b, h, HK_VIEW(button_label(l->kind), strlen(button_label(l->kind))));
+        hk_buf_lit(b, ",\"link\":");
+        hk_buf_json(b, h, l->url);
+        hk_buf_lit(b, "}");
     }
     size_t mentions = 0;
     for (size_t i = 0; m->mentions && i < m->mention_count; i++) {
         const herald_mention *x = &m->mentions[i];
-        if (!str_eq(x->id_kind, "jid") || !jid_ok(x->id)) continue;
+        if (!hk_str_eq(x->id_kind, "jid") || !jid_ok(x->id)) continue;
         if (mentions == 0) {
-            buf_lit(b, sep);
+            hk_buf_lit(b, sep);
             sep = ",";
-            buf_lit(b, "{\"type\":\"message\",\"is_markdown_support\":true,\"text\":\"");
+            hk_buf_lit(b, "{\"type\":\"message\",\"is_markdown_support\":true,\"text\":\"");
         } else {
-            buf_lit(b, " ");
+            hk_buf_lit(b, " ");
         }
-        buf_lit(b, "<!");
-        buf_json_raw(b, h, x->id);
-        buf_lit(b, "|");
-        buf_json_name(b, h, x->display_name.len > 0 ? x->display_name : x->id);
-        buf_lit(b, ">");
+        hk_buf_lit(b, "<!");
+        hk_buf_esc(b, h, x->id);
+        hk_buf_lit(b, "|");
+        buf_json_name(b, h, hk_mention_name(x));
+        hk_buf_lit(b, ">");
         mentions++;
     }
-    if (mentions > 0) buf_lit(b, "\"}");
-    buf_lit(b, "]}}");
+    if (mentions > 0) hk_buf_lit(b, "\"}");
+    hk_buf_lit(b, "]}}");
 }
 
 /* ---- hooks: delivery ------------------------------------------------------------------------- */
 
-static int32_t host_failure(const herald_host_api *h, herald_exchange *ex, int32_t status, const char *what) {
-    char msg[160];
-    if (status == NO_MEMORY) snprintf(msg, sizeof msg, "out of memory while %s", what);
-    else snprintf(msg, sizeof msg, "the host failed while %s (status %d)", what, (int)status);
-    h->set_reason(ex, VIEW(msg, strlen(msg)));
-    return status == NO_MEMORY || status == HERALD_ERR_INTERNAL ? HERALD_OUTCOME_RETRY : HERALD_OUTCOME_FAILED;
-}
-
-#define MESSAGE_OK(m) ((m) != NULL && HERALD_HAS_FIELD(herald_message, extra_json, (m)->struct_size))
-
 static int32_t zoom_prepare(void *inst, const herald_message *m, herald_exchange *ex) {
     instance *in = inst;
     const herald_host_api *h = in->host;
-    if (!MESSAGE_OK(m)) {
-        h->set_reason(ex, SV("the host passed a message smaller than ABI 1.0 defines"));
+    if (!HK_MESSAGE_OK(m)) {
+        h->set_reason(ex, HK_SV("the host passed a message smaller than ABI 1.0 defines"));
         return HERALD_OUTCOME_FAILED;
     }
-    buf b = {0};
+    hk_buf b = {0};
     put_body(&b, h, m);
     if (b.failed) {
         int32_t f = b.failed;
-        free(b.p);
-        return host_failure(h, ex, f, "building the JSON body");
+        hk_buf_free(&b);
+        return hk_host_failure(h, ex, f, "building the JSON body");
     }
     herald_pair headers[] = {
-        {SV("Content-Type"), SV("application/json")},
-        {SV("Authorization"), VIEW(in->token.p, in->token.len)},
-        {SV("User-Agent"), SV("Herald-Zoom/1.0")},
+        {HK_SV("Content-Type"), HK_SV("application/json")},
+        {HK_SV("Authorization"), HK_VIEW(in->token.p, in->token.len)},
+        {HK_SV("User-Agent"), HK_SV("Herald-Zoom/1.0")},
     };
     herald_request req;
     memset(&req, 0, sizeof req);
     req.struct_size = sizeof req;
     req.kind = HERALD_REQUEST_HTTP;
-    req.method = SV("POST");
-    req.url = VIEW(in->url.p, in->url.len);
+    req.method = HK_SV("POST");
+    req.url = HK_VIEW(in->url.p, in->url.len);
     req.headers = headers;
     req.header_count = sizeof headers / sizeof *headers;
-    req.body = VIEW(b.p, b.len);
+    req.body = HK_VIEW(b.p, b.len);
     int32_t rc = h->set_request(ex, &req);
-    free(b.p);
-    if (rc != HERALD_OK) return host_failure(h, ex, rc, "handing the request to the host");
+    hk_buf_free(&b);
+    if (rc != HERALD_OK) return hk_host_failure(h, ex, rc, "handing the request to the host");
     return HERALD_OUTCOME_REQUEST;
-}
-
-/* Up to SNIPPET_BYTES of the body, safe in a reason: control characters become spaces. */
-static size_t snippet(herald_str body, char *out, size_t cap) {
-    const unsigned char *p = (const unsigned char *)body.ptr;
-    size_t n = body.ptr ? body.len : 0, i = 0, o = 0, budget = n < SNIPPET_BYTES ? n : SNIPPET_BYTES;
-    while (i < budget && o + 4 < cap) {
-        if (p[i] < 0x20 || p[i] == 0x7f) {
-            if (o > 0 && out[o - 1] != ' ') out[o++] = ' ';
-            i++;
-            continue;
-        }
-        size_t k = utf8_seq(p + i, n - i);
-        if (k == 0) { out[o++] = '?'; i++; continue; }
-        if (i + k > budget) break;
-        memcpy(out + o, p + i, k);
-        o += k;
-        i += k;
-    }
-    while (o > 0 && out[o - 1] == ' ') o--;
-    if (i < n && o + 3 < cap) { memcpy(out + o, "\xe2\x80\xa6", 3); o += 3; }
-    out[o] = 0;
-    return o;
 }
 
 /* Zoom's own words: a JSON body's "message" (or "error"), else a snippet of the body. */
 static void zoom_words(const herald_response *r, char *out, size_t cap) {
-    jspan root = r->body_truncated ? (jspan){NULL, NULL} : j_root(r->body), v;
+    hk_jval v;
     char text[MAX_MESSAGE] = "";
-    if (root.p && *root.p == '{' && ((j_get(root, "message", &v) && j_str(v, text, sizeof text)) || (j_get(root, "error", &v) && j_str(v, text, sizeof text))) && text[0]) {
+    if (!r->body_truncated && ((hk_json_member(r->body, "message", &v) == 1 && zoom_json_text(&v, text, sizeof text)) ||
+                               (hk_json_member(r->body, "error", &v) == 1 && zoom_json_text(&v, text, sizeof text))) && text[0]) {
         snprintf(out, cap, "%s", text);
         return;
     }
-    char snip[SNIPPET_BYTES + 8];
-    if (snippet(r->body, snip, sizeof snip) > 0) snprintf(out, cap, "%s", snip);
+    char snip[HK_QUOTE_BYTES + 8];
+    if (hk_snippet(r->body, snip, sizeof snip) > 0) snprintf(out, cap, "%s", snip);
     else snprintf(out, cap, "an empty body");
 }
 
 /* A message id, if Zoom's success body carries one ({"message_id": "..."} or {"id": "..."}). */
 static void provider_id(const herald_host_api *h, const herald_response *r, herald_exchange *ex) {
-    jspan root = r->body_truncated ? (jspan){NULL, NULL} : j_root(r->body), v;
+    hk_jval v;
     char id[MAX_PROVIDER_ID + 1] = "";
-    if (!root.p || *root.p != '{') return;
-    if (!((j_get(root, "message_id", &v) && j_str(v, id, sizeof id)) || (j_get(root, "id", &v) && j_str(v, id, sizeof id)))) return;
-    if (id[0] && is_visible_ascii(VIEW(id, strlen(id)))) h->set_provider_id(ex, VIEW(id, strlen(id)));
+    if (r->body_truncated) return;
+    if (!((hk_json_member(r->body, "message_id", &v) == 1 && zoom_json_text(&v, id, sizeof id)) ||
+          (hk_json_member(r->body, "id", &v) == 1 && zoom_json_text(&v, id, sizeof id)))) return;
+    if (id[0] && is_visible_ascii(HK_VIEW(id, strlen(id)))) h->set_provider_id(ex, HK_VIEW(id, strlen(id)));
 }
 
 static int32_t zoom_on_response(void *inst, const herald_message *m, const herald_response *r, herald_exchange *ex) {
     instance *in = inst;
     const herald_host_api *h = in->host;
-    if (!MESSAGE_OK(m) || r == NULL || !HERALD_HAS_FIELD(herald_response, body_truncated, r->struct_size)) {
-        h->set_reason(ex, SV("the host passed a message or response smaller than ABI 1.0 defines"));
+    if (!HK_MESSAGE_OK(m) || r == NULL || !HERALD_HAS_FIELD(herald_response, body_truncated, r->struct_size)) {
+        h->set_reason(ex, HK_SV("the host passed a message or response smaller than ABI 1.0 defines"));
         return HERALD_OUTCOME_FAILED;
     }
     int32_t status = r->status;
@@ -747,7 +449,7 @@ static int32_t zoom_on_response(void *inst, const herald_message *m, const heral
         snprintf(reason, sizeof reason, "Zoom answered with an invalid HTTP status %d", (int)status);
     else
         snprintf(reason, sizeof reason, "Zoom refused the message (HTTP %d: %s)", (int)status, words);
-    h->set_reason(ex, VIEW(reason, strlen(reason)));
+    h->set_reason(ex, HK_VIEW(reason, strlen(reason)));
     return outcome;
 }
 
@@ -764,17 +466,17 @@ static const char config_schema[] =
     "\"examples\":[\"aBcDeFgHiJkLmNoPqRsTuV\"]}"
     "}}";
 
-static const herald_str egress_hosts[] = {LIT("integrations.zoom.us"), LIT("inbots.zoom.us")};
+static const herald_str egress_hosts[] = {HK_LIT("integrations.zoom.us"), HK_LIT("inbots.zoom.us")};
 
 static herald_plugin descriptor = {
     .struct_size = sizeof(herald_plugin),
     .abi_major = HERALD_ABI_MAJOR,
     .abi_minor = HERALD_ABI_MINOR,
     .channel_kind = HERALD_CHANNEL_GROUP_BOT,
-    .id = LIT("zoom"),
-    .name = LIT("Zoom Team Chat"),
-    .version = LIT("1.0.0"),
-    .license = LIT("Apache-2.0"),
+    .id = HK_LIT("zoom"),
+    .name = HK_LIT("Zoom Team Chat"),
+    .version = HK_LIT("1.0.0"),
+    .license = HK_LIT("Apache-2.0"),
     .text_format = HERALD_FORMAT_PLAIN,
     .size_unit = HERALD_SIZE_CHARACTERS,
     .size_limit = TEXT_LIMIT,
@@ -784,7 +486,7 @@ static herald_plugin descriptor = {
     .egress_hosts = egress_hosts,
     .egress_host_count = sizeof egress_hosts / sizeof *egress_hosts,
     /* The title, severity, status, number and labels are laid out by the plugin. */
-    .default_template = LIT("{{description}}"),
+    .default_template = HK_LIT("{{description}}"),
     .instance_create = zoom_create,
     .instance_destroy = zoom_destroy,
     .prepare = zoom_prepare,
@@ -796,11 +498,11 @@ static herald_plugin descriptor = {
 HERALD_EXPORT const herald_plugin *herald_plugin_entry_v1(herald_negotiate *negotiate) {
     if (negotiate == NULL || !HERALD_HAS_FIELD(herald_negotiate, refusal, negotiate->struct_size)) return NULL;
     if (negotiate->host_abi_major != HERALD_ABI_MAJOR) {
-        negotiate->refusal = SV("the zoom plugin speaks Herald plugin ABI 1 only");
+        negotiate->refusal = HK_SV("the zoom plugin speaks Herald plugin ABI 1 only");
         return NULL;
     }
-    if (!str_eq(negotiate->product, "herald")) {
-        negotiate->refusal = SV("the zoom plugin loads only into Herald (product \"herald\")");
+    if (!hk_str_eq(negotiate->product, "herald")) {
+        negotiate->refusal = HK_SV("the zoom plugin loads only into Herald (product \"herald\")");
         return NULL;
     }
     descriptor.abi_minor = negotiate->plugin_abi_minor = herald_negotiated_minor(negotiate);
