@@ -122,31 +122,8 @@ done:
 
 /* ---- hooks: instances ------------------------------------------------------------------------ */
 
-static int32_t feishu_create(const herald_host_api *host, herald_str config_json, void **out_instance) {
-    (void)config_json; /* read setting by setting with config_get instead */
-    if (host == NULL || out_instance == NULL) return -1;
-    *out_instance = NULL;
-    if (!HERALD_HAS_FIELD(herald_host_api, config_keys, host->struct_size)) {
-        if (HERALD_HAS_FIELD(herald_host_api, set_error, host->struct_size))
-            host->set_error(HK_SV("the host's function table lacks config_get/config_keys, which the feishu plugin needs"));
-        return -1;
-    }
-    instance *in = calloc(1, sizeof *in);
-    if (!in) {
-        host->set_error(HK_SV("out of memory while creating the feishu instance"));
-        return -1;
-    }
-    in->host = host;
-    char err[200] = "";
-    if (read_config(in, err) != 0) {
-        if (!err[0]) snprintf(err, sizeof err, "the configuration could not be read");
-        host->set_error(HK_VIEW(err, strlen(err)));
-        instance_free(in);
-        return -1;
-    }
-    *out_instance = in;
-    return 0;
-}
+/* instance_create: check the host table, calloc, read_config, set_error on failure. */
+HK_INSTANCE_CREATE(feishu_create, instance, "feishu", read_config, instance_free)
 
 static void feishu_destroy(void *inst) { instance_free(inst); }
 
@@ -656,15 +633,5 @@ static herald_plugin descriptor = {
 };
 
 HERALD_EXPORT const herald_plugin *herald_plugin_entry_v1(herald_negotiate *negotiate) {
-    if (negotiate == NULL || !HERALD_HAS_FIELD(herald_negotiate, refusal, negotiate->struct_size)) return NULL;
-    if (negotiate->host_abi_major != HERALD_ABI_MAJOR) {
-        negotiate->refusal = HK_SV("the feishu plugin speaks Herald plugin ABI 1 only");
-        return NULL;
-    }
-    if (!hk_str_eq(negotiate->product, "herald")) {
-        negotiate->refusal = HK_SV("the feishu plugin loads only into Herald (product \"herald\")");
-        return NULL;
-    }
-    descriptor.abi_minor = negotiate->plugin_abi_minor = herald_negotiated_minor(negotiate);
-    return &descriptor;
+    return HK_NEGOTIATE(negotiate, &descriptor, "feishu");
 }

@@ -64,9 +64,6 @@ static size_t char_count(const char *p, size_t n) {
     return count;
 }
 
-/* Appends view `s` raw; a NULL view appends nothing (hk_buf_put would read from NULL). */
-static void buf_str(hk_buf *b, herald_str s) { if (s.ptr) hk_buf_put(b, s.ptr, s.len); }
-
 /* Appends a JSON string built in scratch buffer `t`, then empties `t` for the next one. */
 static void buf_json_take(hk_buf *b, const herald_host_api *h, hk_buf *t) {
     if (t->failed) b->failed = t->failed;
@@ -207,14 +204,6 @@ static void instance_free(instance *in) {
     free(in);
 }
 
-static int plain_http_to_remote_host(const hk_ostr *url) {
-    if (url->len < 7 || !hk_str_ieq(HK_VIEW(url->p, 7), "http://")) return 0;
-    const char *host = url->p + 7;
-    size_t n = host[0] == '[' ? strcspn(host, "]") + (strchr(host, ']') ? 1 : 0) : strcspn(host, ":/?#");
-    if (hk_str_ieq(HK_VIEW(host, n), "localhost") || hk_str_eq(HK_VIEW(host, n), "[::1]")) return 0;
-    return !(n >= 4 && memcmp(host, "127.", 4) == 0);
-}
-
 static int read_config(instance *in, char *err) {
     const herald_host_api *h = in->host;
     hk_ostr names = {0};
@@ -222,11 +211,7 @@ static int read_config(instance *in, char *err) {
 
     int32_t st = hk_cfg_read(h, 1, "", &names);
     if (st == HERALD_ERR_INVALID_ARGUMENT) { hk_fail(err, "the configuration must be a JSON object"); goto done; }
-    if (st != HERALD_OK) {
-        if (st == HK_NO_MEMORY) hk_fail(err, "out of memory while reading setting ''");
-        else hk_fail(err, "the host could not read setting '' (status %d)", (int)st);
-        goto done;
-    }
+    if (st != HERALD_OK) { hk_read_fail(err, "", st); goto done; }
     for (const char *name = names.p; name < names.p + names.len; name += strlen(name) + 1) {
         if (strcmp(name, "webhook_url") == 0) continue;
         hk_ostr n = {(char *)name, strlen(name)};
@@ -245,7 +230,7 @@ static int read_config(instance *in, char *err) {
     if (!url_ok) { hk_fail(err, "setting 'webhook_url' must be an http:// or https:// URL without spaces or control characters"); goto done; }
     if (!strstr(in->url.p, "/services/"))
         h->log(HERALD_LOG_WARNING, HK_SV("setting 'webhook_url' has no /services/ path: Slack incoming webhooks look like https://hooks.slack.com/services/T.../B.../..."));
-    if (plain_http_to_remote_host(&in->url))
+    if (hk_plain_http_to_remote_host(&in->url))
         h->log(HERALD_LOG_WARNING, HK_SV("setting 'webhook_url' uses plain http: the webhook's secret path travels unencrypted"));
     rc = 0;
 done:
@@ -255,31 +240,8 @@ done:
 
 /* ---- hooks: instances ------------------------------------------------------------------------ */
 
-static int32_t slack_create(const herald_host_api *host, herald_str config_json, void **out_instance) {
-    (void)config_json; /* read setting by setting with config_get instead */
-    if (host == NULL || out_instance == NULL) return -1;
-    *out_instance = NULL;
-    if (!HERALD_HAS_FIELD(herald_host_api, config_keys, host->struct_size)) {
-        if (HERALD_HAS_FIELD(herald_host_api, set_error, host->struct_size))
-            host->set_error(HK_SV("the host's function table lacks config_get/config_keys, which the slack plugin needs"));
-        return -1;
-    }
-    instance *in = calloc(1, sizeof *in);
-    if (!in) {
-        host->set_error(HK_SV("out of memory while creating the slack instance"));
-        return -1;
-    }
-    in->host = host;
-    char err[200] = "";
-    if (read_config(in, err) != 0) {
-        if (!err[0]) snprintf(err, sizeof err, "the configuration could not be read");
-        host->set_error(HK_VIEW(err, strlen(err)));
-        instance_free(in);
-        return -1;
-    }
-    *out_instance = in;
-    return 0;
-}
+/* instance_create: check the host table, calloc, read_config, set_error on failure. */
+HK_INSTANCE_CREATE(slack_create, instance, "slack", read_config, instance_free)
 
 static void slack_destroy(void *inst) { instance_free(inst); }
 
@@ -364,7 +326,7 @@ static size_t put_mentions(hk_buf *b, const herald_message *m, const char *lead)
         any = 1;
         if (kind != MENTION_NONE) {
             hk_buf_lit(b, kind == MENTION_USER ? "<@" : "<!subteam^");
-            buf_str(b, x->id);
+            hk_buf_str(b, x->id);
             hk_buf_lit(b, ">");
         } else {
             hk_buf_lit(b, "@");
@@ -508,7 +470,7 @@ static size_t put_blocks_message(hk_buf *b, const herald_host_api *h, const hera
         put_plain(&t, l->label.len ? l->label : default_link_label(l->kind), 0, BUTTON_TEXT_MAX_CHARS);
         if (all_space(t.p, t.len)) {
             t.len = 0;
-            buf_str(&t, default_link_label(l->kind));
+            hk_buf_str(&t, default_link_label(l->kind));
         }
         buf_json_take(b, h, &t);
         hk_buf_lit(b, "},\"url\":");
@@ -536,7 +498,7 @@ static size_t put_text_message(hk_buf *b, const herald_host_api *h, const herald
     hk_buf_lit(&t, "*\n");
     put_status_line(&t, m);
     hk_buf_lit(&t, "\n\n");
-    buf_str(&t, m->body);
+    hk_buf_str(&t, m->body);
     size_t labels = m->labels ? m->label_count : 0;
     if (labels > MAX_LABELS) labels = MAX_LABELS;
     if (labels > 0) hk_buf_lit(&t, "\n");
@@ -752,15 +714,5 @@ static herald_plugin descriptor = {
 };
 
 HERALD_EXPORT const herald_plugin *herald_plugin_entry_v1(herald_negotiate *negotiate) {
-    if (negotiate == NULL || !HERALD_HAS_FIELD(herald_negotiate, refusal, negotiate->struct_size)) return NULL;
-    if (negotiate->host_abi_major != HERALD_ABI_MAJOR) {
-        negotiate->refusal = HK_SV("the slack plugin speaks Herald plugin ABI 1 only");
-        return NULL;
-    }
-    if (!hk_str_eq(negotiate->product, "herald")) {
-        negotiate->refusal = HK_SV("the slack plugin loads only into Herald (product \"herald\")");
-        return NULL;
-    }
-    descriptor.abi_minor = negotiate->plugin_abi_minor = herald_negotiated_minor(negotiate);
-    return &descriptor;
+    return HK_NEGOTIATE(negotiate, &descriptor, "slack");
 }

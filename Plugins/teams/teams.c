@@ -34,75 +34,6 @@ enum {
 /* The small helpers (string views, the output buffer, the JSON reader, config reading, headers)
  * are hk_* from herald/plugin_kit.h. */
 
-static int str_ieq_prefix(herald_str a, const char *prefix) {
-    size_t n = strlen(prefix);
-    return a.len >= n && hk_str_ieq(HK_VIEW(a.ptr, n), prefix);
-}
-
-static int is_visible_ascii(herald_str s) {
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char)s.ptr[i];
-        if (c < 0x21 || c > 0x7e) return 0;
-    }
-    return 1;
-}
-
-/* Writes `cp` as UTF-8 only if it fits before the last byte of `out` (else drops it). */
-static void put_cp(char *out, size_t cap, size_t *o, uint32_t cp) {
-    size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-    if (*o + n < cap) hk_put_utf8(out, o, cp);
-}
-
-/* Decodes JSON string `v` into out (NUL-terminated; control characters become spaces); 0 if `v`
- * is not a string or has a bad unicode escape. Not hk_quote_string: the flow's words are kept up to
- * MAX_MESSAGE bytes without an ellipsis, with U+FFFD (not '?') for bad text, as the reasons were. */
-static int flow_json_text(const hk_jval *v, char *out, size_t cap) {
-    if (cap == 0) return 0;
-    out[0] = 0;
-    if (v->type != 's') return 0;
-    const char *p = v->p, *e = v->p + v->n;
-    size_t o = 0;
-    while (p < e) {
-        uint32_t cp;
-        if (*p == '\\') {
-            if (++p >= e) break;
-            char c = *p++;
-            switch (c) {
-            case 'n': case 'r': case 't': case 'b': case 'f': cp = ' '; break;
-            case 'u':
-                if (e - p < 4 || hk_hex4(p, &cp) != 0) return 0;
-                p += 4;
-                if (cp >= 0xd800 && cp <= 0xdbff) {
-                    uint32_t lo;
-                    if (e - p >= 6 && p[0] == '\\' && p[1] == 'u' && hk_hex4(p + 2, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff) {
-                        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                        p += 6;
-                    } else {
-                        cp = 0xfffd;
-                    }
-                } else if (cp >= 0xdc00 && cp <= 0xdfff) {
-                    cp = 0xfffd;
-                }
-                if (cp < 0x20 || cp == 0x7f) cp = ' ';
-                break;
-            default: cp = (unsigned char)c; break;
-            }
-            put_cp(out, cap, &o, cp);
-        } else {
-            size_t k = hk_utf8_seq((const unsigned char *)p, (size_t)(e - p));
-            if (k == 0) { put_cp(out, cap, &o, 0xfffd); p++; continue; }
-            if ((unsigned char)*p < 0x20 || *p == 0x7f) { put_cp(out, cap, &o, ' '); p++; continue; }
-            if (o + k >= cap) break;
-            memcpy(out + o, p, k);
-            o += k;
-            p += k;
-        }
-        if (o + 1 >= cap) break;
-    }
-    out[o] = 0;
-    return 1;
-}
-
 /* ---- the instance and its configuration ------------------------------------------------------ */
 
 typedef struct {
@@ -155,13 +86,12 @@ static int read_config(instance *in, char *err) {
 
     int32_t st = hk_cfg_read(h, 1, "", &names);
     if (st == HERALD_ERR_INVALID_ARGUMENT) { hk_fail(err, "the configuration must be a JSON object"); goto done; }
-    if (st == HK_NO_MEMORY) { hk_fail(err, "out of memory while reading setting ''"); goto done; }
-    if (st != HERALD_OK) { hk_fail(err, "the host could not read setting '' (status %d)", (int)st); goto done; }
+    if (st != HERALD_OK) { hk_read_fail(err, "", st); goto done; }
     for (const char *name = names.p; name < names.p + names.len; name += strlen(name) + 1) {
         size_t i = 0;
         while (i < sizeof known_settings / sizeof *known_settings && strcmp(name, known_settings[i]) != 0) i++;
         if (i < sizeof known_settings / sizeof *known_settings) continue;
-        if (strlen(name) <= 64 && is_visible_ascii(HK_VIEW(name, strlen(name))))
+        if (strlen(name) <= 64 && hk_is_visible(HK_VIEW(name, strlen(name))))
             hk_fail(err, "setting '%s' is not a setting of the teams plugin", name);
         else
             hk_fail(err, "the configuration has a setting the teams plugin does not know");
@@ -173,7 +103,7 @@ static int read_config(instance *in, char *err) {
         goto done;
     }
     herald_str u = HK_VIEW(in->url.p, in->url.len);
-    int url_ok = (u.len > 7 && str_ieq_prefix(u, "http://")) || (u.len > 8 && str_ieq_prefix(u, "https://"));
+    int url_ok = (u.len > 7 && hk_str_iprefix(u, "http://")) || (u.len > 8 && hk_str_iprefix(u, "https://"));
     for (size_t i = 0; url_ok && i < u.len; i++) url_ok = (unsigned char)u.ptr[i] > 0x20 && u.ptr[i] != 0x7f;
     if (!url_ok) { hk_fail(err, "setting 'webhook_url' must be an http:// or https:// URL without spaces or control characters"); goto done; }
     char host[256];
@@ -189,31 +119,8 @@ done:
     return rc;
 }
 
-static int32_t teams_create(const herald_host_api *host, herald_str config_json, void **out_instance) {
-    (void)config_json; /* read setting by setting with config_get instead */
-    if (host == NULL || out_instance == NULL) return -1;
-    *out_instance = NULL;
-    if (!HERALD_HAS_FIELD(herald_host_api, config_keys, host->struct_size)) {
-        if (HERALD_HAS_FIELD(herald_host_api, set_error, host->struct_size))
-            host->set_error(HK_SV("the host's function table lacks config_get/config_keys, which the teams plugin needs"));
-        return -1;
-    }
-    instance *in = calloc(1, sizeof *in);
-    if (!in) {
-        host->set_error(HK_SV("out of memory while creating the teams instance"));
-        return -1;
-    }
-    in->host = host;
-    char err[200] = "";
-    if (read_config(in, err) != 0) {
-        if (!err[0]) snprintf(err, sizeof err, "the configuration could not be read");
-        host->set_error(HK_VIEW(err, strlen(err)));
-        instance_free(in);
-        return -1;
-    }
-    *out_instance = in;
-    return 0;
-}
+/* instance_create: check the host table, calloc, read_config, set_error on failure. */
+HK_INSTANCE_CREATE(teams_create, instance, "teams", read_config, instance_free)
 
 static void teams_destroy(void *inst) { instance_free(inst); }
 
@@ -278,7 +185,7 @@ static size_t at_text(herald_str s, char *out, size_t cap) {
 /* Identities Teams resolves in a mention: a UPN (usually the e-mail address) or an Entra object id. */
 static int mention_ok(const herald_mention *x) {
     static const char *const kinds[] = {"email", "upn", "aad_object_id", "entra_object_id", "object_id"};
-    if (x->id.len == 0 || x->id.len > 200 || !is_visible_ascii(x->id)) return 0;
+    if (x->id.len == 0 || x->id.len > 200 || !hk_is_visible(x->id)) return 0;
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
         if (hk_str_eq(x->id_kind, kinds[i])) return 1;
     }
@@ -368,7 +275,7 @@ static void put_body(hk_buf *b, const herald_host_api *h, const herald_message *
     size_t actions = 0;
     for (size_t i = 0; m->links && i < m->link_count; i++) {
         const herald_link *l = &m->links[i];
-        if (l->url.len == 0 || !(str_ieq_prefix(l->url, "https://") || str_ieq_prefix(l->url, "http://"))) continue;
+        if (l->url.len == 0 || !(hk_str_iprefix(l->url, "https://") || hk_str_iprefix(l->url, "http://"))) continue;
         hk_buf_lit(b, actions == 0 ? ",\"actions\":[" : ",");
         hk_buf_lit(b, "{\"type\":\"Action.OpenUrl\",\"title\":");
         if (l->label.len > 0) hk_buf_json(b, h, l->label);
@@ -430,11 +337,11 @@ static void flow_words(const herald_response *r, char *out, size_t cap) {
     char code[80] = "", message[MAX_MESSAGE] = "";
     if (!r->body_truncated && hk_json_member(r->body, "error", &err) == 1) {
         herald_str obj = err.type == 'o' ? HK_VIEW(err.p, err.n) : HK_SV("");
-        if (hk_json_member(obj, "code", &v) == 1) flow_json_text(&v, code, sizeof code);
-        if (hk_json_member(obj, "message", &v) == 1) flow_json_text(&v, message, sizeof message);
-        if (!message[0]) flow_json_text(&err, message, sizeof message); /* {"error":"..."} */
+        if (hk_json_member(obj, "code", &v) == 1) hk_json_text(&v, code, sizeof code);
+        if (hk_json_member(obj, "message", &v) == 1) hk_json_text(&v, message, sizeof message);
+        if (!message[0]) hk_json_text(&err, message, sizeof message); /* {"error":"..."} */
     } else if (!r->body_truncated && hk_json_member(r->body, "message", &v) == 1) {
-        flow_json_text(&v, message, sizeof message);
+        hk_json_text(&v, message, sizeof message);
     }
     if (code[0] || message[0]) {
         snprintf(out, cap, "%s%s%s", code, code[0] && message[0] ? ": " : "", message);
@@ -457,7 +364,7 @@ static int32_t teams_on_response(void *inst, const herald_message *m, const hera
         /* 202 Accepted is the usual answer; the flow then runs on its own. Its run id names it. */
         herald_str id = hk_find_header(r, "x-ms-workflow-run-id");
         if (id.len == 0) id = hk_find_header(r, "x-ms-tracking-id");
-        if (id.len > 0 && id.len <= MAX_PROVIDER_ID && is_visible_ascii(id)) h->set_provider_id(ex, id);
+        if (id.len > 0 && id.len <= MAX_PROVIDER_ID && hk_is_visible(id)) h->set_provider_id(ex, id);
         return HERALD_OUTCOME_DELIVERED;
     }
     char words[MAX_MESSAGE + 100], reason[MAX_MESSAGE + 400];
@@ -525,15 +432,5 @@ static herald_plugin descriptor = {
 };
 
 HERALD_EXPORT const herald_plugin *herald_plugin_entry_v1(herald_negotiate *negotiate) {
-    if (negotiate == NULL || !HERALD_HAS_FIELD(herald_negotiate, refusal, negotiate->struct_size)) return NULL;
-    if (negotiate->host_abi_major != HERALD_ABI_MAJOR) {
-        negotiate->refusal = HK_SV("the teams plugin speaks Herald plugin ABI 1 only");
-        return NULL;
-    }
-    if (!hk_str_eq(negotiate->product, "herald")) {
-        negotiate->refusal = HK_SV("the teams plugin loads only into Herald (product \"herald\")");
-        return NULL;
-    }
-    descriptor.abi_minor = negotiate->plugin_abi_minor = herald_negotiated_minor(negotiate);
-    return &descriptor;
+    return HK_NEGOTIATE(negotiate, &descriptor, "teams");
 }

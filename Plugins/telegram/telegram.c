@@ -49,23 +49,10 @@ static const char DEFAULT_API_BASE[] = "https://api.telegram.org";
 /* The common helpers (string views, the output buffer, config reading, snippets, names) are hk_*
  * from herald/plugin_kit.h; these are Telegram's own. */
 
-static int str_ieq_prefix(herald_str a, const char *prefix) {
-    size_t n = strlen(prefix);
-    return a.len >= n && hk_str_ieq(HK_VIEW(a.ptr, n), prefix);
-}
-
 static int is_digits(herald_str s) {
     if (s.len == 0) return 0;
     for (size_t i = 0; i < s.len; i++) {
         if (s.ptr[i] < '0' || s.ptr[i] > '9') return 0;
-    }
-    return 1;
-}
-
-static int is_visible_ascii(herald_str s) {
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char)s.ptr[i];
-        if (c < 0x21 || c > 0x7e) return 0;
     }
     return 1;
 }
@@ -222,81 +209,13 @@ static int j_int(jspan v, int64_t *out) {
     return 1;
 }
 
-static void j_put_utf8(char *out, size_t cap, size_t *o, uint32_t cp) {
-    char tmp[4];
-    size_t n;
-    if (cp < 0x80) { tmp[0] = (char)cp; n = 1; }
-    else if (cp < 0x800) { tmp[0] = (char)(0xc0 | (cp >> 6)); tmp[1] = (char)(0x80 | (cp & 0x3f)); n = 2; }
-    else if (cp < 0x10000) { tmp[0] = (char)(0xe0 | (cp >> 12)); tmp[1] = (char)(0x80 | ((cp >> 6) & 0x3f)); tmp[2] = (char)(0x80 | (cp & 0x3f)); n = 3; }
-    else { tmp[0] = (char)(0xf0 | (cp >> 18)); tmp[1] = (char)(0x80 | ((cp >> 12) & 0x3f)); tmp[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); tmp[3] = (char)(0x80 | (cp & 0x3f)); n = 4; }
-    if (*o + n < cap) {
-        memcpy(out + *o, tmp, n);
-        *o += n;
-    }
-}
-
-static int j_hex4(const char *p, const char *e, uint32_t *out) {
-    if (e - p < 4) return 0;
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9') v |= (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (uint32_t)(c - 'A' + 10);
-        else return 0;
-    }
-    *out = v;
-    return 1;
-}
-
 /* Decodes a JSON string into out (NUL-terminated, cut at cap-1 on a character boundary).
  * Control characters become spaces, so the text is safe in a one-line reason. */
 static int j_str(jspan v, char *out, size_t cap) {
-    if (cap == 0) return 0;
-    out[0] = 0;
+    if (cap > 0) out[0] = 0;
     if (!v.p || v.end - v.p < 2 || *v.p != '"') return 0;
-    const char *p = v.p + 1, *e = v.end - 1;
-    size_t o = 0;
-    while (p < e) {
-        uint32_t cp;
-        if (*p == '\\') {
-            if (++p >= e) break;
-            char c = *p++;
-            switch (c) {
-            case 'n': case 'r': case 't': case 'b': case 'f': cp = ' '; break;
-            case 'u':
-                if (!j_hex4(p, e, &cp)) return 0;
-                p += 4;
-                if (cp >= 0xd800 && cp <= 0xdbff) {
-                    uint32_t lo;
-                    if (e - p >= 6 && p[0] == '\\' && p[1] == 'u' && j_hex4(p + 2, e, &lo) && lo >= 0xdc00 && lo <= 0xdfff) {
-                        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                        p += 6;
-                    } else {
-                        cp = 0xfffd;
-                    }
-                } else if (cp >= 0xdc00 && cp <= 0xdfff) {
-                    cp = 0xfffd;
-                }
-                if (cp < 0x20 || cp == 0x7f) cp = ' ';
-                break;
-            default: cp = (unsigned char)c; break;
-            }
-            j_put_utf8(out, cap, &o, cp);
-        } else {
-            size_t k = hk_utf8_seq((const unsigned char *)p, (size_t)(e - p));
-            if (k == 0) { j_put_utf8(out, cap, &o, 0xfffd); p++; continue; }
-            if ((unsigned char)*p < 0x20 || *p == 0x7f) { j_put_utf8(out, cap, &o, ' '); p++; continue; }
-            if (o + k >= cap) break;
-            memcpy(out + o, p, k);
-            o += k;
-            p += k;
-        }
-        if (o + 1 >= cap) break;
-    }
-    out[o] = 0;
-    return 1;
+    hk_jval text = {'s', v.p + 1, (size_t)(v.end - v.p - 2)};
+    return hk_json_text(&text, out, cap);
 }
 
 /* ---- the instance and its configuration ------------------------------------------------------ */
@@ -363,16 +282,12 @@ static int read_config(instance *in, char *err) {
 
     int32_t st = hk_cfg_read(h, 1, "", &names);
     if (st == HERALD_ERR_INVALID_ARGUMENT) { hk_fail(err, "the configuration must be a JSON object"); goto done; }
-    if (st != HERALD_OK) {
-        if (st == HK_NO_MEMORY) hk_fail(err, "out of memory while reading setting ''");
-        else hk_fail(err, "the host could not read setting '' (status %d)", (int)st);
-        goto done;
-    }
+    if (st != HERALD_OK) { hk_read_fail(err, "", st); goto done; }
     for (const char *name = names.p; name < names.p + names.len; name += strlen(name) + 1) {
         size_t i = 0;
         while (i < sizeof known_settings / sizeof *known_settings && strcmp(name, known_settings[i]) != 0) i++;
         if (i < sizeof known_settings / sizeof *known_settings) continue;
-        if (strlen(name) <= 64 && is_visible_ascii(HK_VIEW(name, strlen(name))))
+        if (strlen(name) <= 64 && hk_is_visible(HK_VIEW(name, strlen(name))))
             hk_fail(err, "setting '%s' is not a setting of the telegram plugin", name);
         else
             hk_fail(err, "the configuration has a setting the telegram plugin does not know");
@@ -412,7 +327,7 @@ static int read_config(instance *in, char *err) {
     }
     while (in->api_base.len > 0 && in->api_base.p[in->api_base.len - 1] == '/') in->api_base.p[--in->api_base.len] = 0;
     herald_str u = HK_VIEW(in->api_base.p, in->api_base.len);
-    int url_ok = (u.len > 7 && str_ieq_prefix(u, "http://")) || (u.len > 8 && str_ieq_prefix(u, "https://"));
+    int url_ok = (u.len > 7 && hk_str_iprefix(u, "http://")) || (u.len > 8 && hk_str_iprefix(u, "https://"));
     for (size_t i = 0; url_ok && i < u.len; i++) url_ok = (unsigned char)u.ptr[i] > 0x20 && u.ptr[i] != 0x7f && u.ptr[i] != '?' && u.ptr[i] != '#';
     if (!url_ok) { hk_fail(err, "setting 'api_base' must be an http:// or https:// URL without a query, spaces or control characters"); goto done; }
 
@@ -428,31 +343,8 @@ done:
     return rc;
 }
 
-static int32_t telegram_create(const herald_host_api *host, herald_str config_json, void **out_instance) {
-    (void)config_json; /* read setting by setting with config_get instead */
-    if (host == NULL || out_instance == NULL) return -1;
-    *out_instance = NULL;
-    if (!HERALD_HAS_FIELD(herald_host_api, config_keys, host->struct_size)) {
-        if (HERALD_HAS_FIELD(herald_host_api, set_error, host->struct_size))
-            host->set_error(HK_SV("the host's function table lacks config_get/config_keys, which the telegram plugin needs"));
-        return -1;
-    }
-    instance *in = calloc(1, sizeof *in);
-    if (!in) {
-        host->set_error(HK_SV("out of memory while creating the telegram instance"));
-        return -1;
-    }
-    in->host = host;
-    char err[200] = "";
-    if (read_config(in, err) != 0) {
-        if (!err[0]) snprintf(err, sizeof err, "the configuration could not be read");
-        host->set_error(HK_VIEW(err, strlen(err)));
-        instance_free(in);
-        return -1;
-    }
-    *out_instance = in;
-    return 0;
-}
+/* instance_create: check the host table, calloc, read_config, set_error on failure. */
+HK_INSTANCE_CREATE(telegram_create, instance, "telegram", read_config, instance_free)
 
 static void telegram_destroy(void *inst) { instance_free(inst); }
 
@@ -619,7 +511,7 @@ static int put_send_body(hk_buf *b, const instance *in, const herald_message *m,
     size_t buttons = 0;
     for (size_t i = 0; m->links && i < m->link_count; i++) {
         const herald_link *l = &m->links[i];
-        if (l->url.len == 0 || !(str_ieq_prefix(l->url, "https://") || str_ieq_prefix(l->url, "http://"))) continue;
+        if (l->url.len == 0 || !(hk_str_iprefix(l->url, "https://") || hk_str_iprefix(l->url, "http://"))) continue;
         hk_buf_lit(b, buttons == 0 ? ",\"reply_markup\":{\"inline_keyboard\":[[" : buttons % 2 == 0 ? "],[" : ",");
         hk_buf_lit(b, "{\"text\":");
         if (l->label.len > 0) hk_buf_json(b, h, l->label);
@@ -1130,7 +1022,7 @@ static int32_t telegram_invoke_action(void *inst, herald_str action, herald_str 
         return discover_chats(in, r, ex);
     }
     char msg[200];
-    if (action.len == 0 || action.len > 80 || !is_visible_ascii(action))
+    if (action.len == 0 || action.len > 80 || !hk_is_visible(action))
         snprintf(msg, sizeof msg, "the telegram plugin has no such action (it has: discover-chats)");
     else
         snprintf(msg, sizeof msg, "the telegram plugin has no action '%.*s' (it has: discover-chats)", (int)action.len, action.ptr);
@@ -1189,15 +1081,5 @@ static herald_plugin descriptor = {
 };
 
 HERALD_EXPORT const herald_plugin *herald_plugin_entry_v1(herald_negotiate *negotiate) {
-    if (negotiate == NULL || !HERALD_HAS_FIELD(herald_negotiate, refusal, negotiate->struct_size)) return NULL;
-    if (negotiate->host_abi_major != HERALD_ABI_MAJOR) {
-        negotiate->refusal = HK_SV("the telegram plugin speaks Herald plugin ABI 1 only");
-        return NULL;
-    }
-    if (!hk_str_eq(negotiate->product, "herald")) {
-        negotiate->refusal = HK_SV("the telegram plugin loads only into Herald (product \"herald\")");
-        return NULL;
-    }
-    descriptor.abi_minor = negotiate->plugin_abi_minor = herald_negotiated_minor(negotiate);
-    return &descriptor;
+    return HK_NEGOTIATE(negotiate, &descriptor, "telegram");
 }

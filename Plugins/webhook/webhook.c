@@ -34,15 +34,6 @@ static int is_tchar(unsigned char c) {
     return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
-/* Visible ASCII only: safe in a header value and in the signed "id.timestamp.body" string. */
-static int is_visible_ascii(herald_str s) {
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char)s.ptr[i];
-        if (c < 0x21 || c > 0x7e) return 0;
-    }
-    return 1;
-}
-
 /* ---- time ------------------------------------------------------------------------------------ */
 
 /* Days since 1970-01-01 -> proleptic Gregorian date (Howard Hinnant's algorithm), so no locale-
@@ -109,12 +100,6 @@ static void instance_free(instance *in) {
     free(in);
 }
 
-/* hk_read_opt's sentences, for reads that are not an optional setting (a key list, a header). */
-static int read_fail(char *err, const char *path, int32_t st) {
-    if (st == HK_NO_MEMORY) return hk_fail(err, "out of memory while reading setting '%s'", path);
-    return hk_fail(err, "the host could not read setting '%s' (status %d)", path, (int)st);
-}
-
 /* Headers the plugin sets itself; letting the operator override them would break framing,
  * signing or idempotency. */
 static const char *const reserved_headers[] = {
@@ -127,7 +112,7 @@ static int read_headers(instance *in, char *err) {
     int32_t st = hk_cfg_read(h, 1, "headers", &in->header_names);
     if (st == HERALD_ERR_NOT_FOUND) return 0;
     if (st == HERALD_ERR_INVALID_ARGUMENT) return hk_fail(err, "setting 'headers' must be an object of header names to string values");
-    if (st != HERALD_OK) return read_fail(err, "headers", st);
+    if (st != HERALD_OK) return hk_read_fail(err, "headers", st);
     const char *names = in->header_names.p, *end = names + in->header_names.len;
     for (const char *name = names; name < end; name += strlen(name) + 1) {
         herald_str n = HK_VIEW(name, strlen(name));
@@ -146,7 +131,7 @@ static int read_headers(instance *in, char *err) {
         char path[sizeof "headers." + MAX_HEADER_NAME];
         snprintf(path, sizeof path, "headers.%s", name);
         op_header *hd = &in->headers[in->header_count];
-        if ((st = hk_cfg_read(h, 0, path, &hd->value)) != HERALD_OK) return read_fail(err, path, st);
+        if ((st = hk_cfg_read(h, 0, path, &hd->value)) != HERALD_OK) return hk_read_fail(err, path, st);
         hd->name = n;
         in->header_count++;
         const char *v = hd->value.p;
@@ -180,16 +165,6 @@ static int read_secret(instance *in, const hk_ostr *secret, char *err) {
     return 0;
 }
 
-/* True for an http:// URL whose host is not loopback: worth a warning, since a local receiver
- * (a sidecar, the demo receiver) is the one place plain http is normal. */
-static int plain_http_to_remote_host(const hk_ostr *url) {
-    if (url->len < 7 || !hk_str_ieq(HK_VIEW(url->p, 7), "http://")) return 0;
-    const char *host = url->p + 7; /* NUL-terminated and NUL-free (checked), so str* stay inside */
-    size_t n = host[0] == '[' ? strcspn(host, "]") + (strchr(host, ']') ? 1 : 0) : strcspn(host, ":/?#");
-    if (hk_str_ieq(HK_VIEW(host, n), "localhost") || hk_str_eq(HK_VIEW(host, n), "[::1]")) return 0;
-    return !(n >= 4 && memcmp(host, "127.", 4) == 0);
-}
-
 /* The host validated the config against config_schema before instance_create, so types and
  * ranges already hold; the checks below keep the plugin safe if a host does not, and name the
  * setting in every sentence. On failure `err` holds the sentence for set_error. */
@@ -201,12 +176,12 @@ static int read_config(instance *in, char *err) {
 
     int32_t st = hk_cfg_read(h, 1, "", &names);
     if (st == HERALD_ERR_INVALID_ARGUMENT) { hk_fail(err, "the configuration must be a JSON object"); goto done; }
-    if (st != HERALD_OK) { read_fail(err, "", st); goto done; }
+    if (st != HERALD_OK) { hk_read_fail(err, "", st); goto done; }
     for (const char *name = names.p; name < names.p + names.len; name += strlen(name) + 1) {
         size_t i = 0;
         while (i < sizeof known / sizeof *known && strcmp(name, known[i]) != 0) i++;
         if (i < sizeof known / sizeof *known) continue;
-        if (strlen(name) <= 64 && is_visible_ascii(HK_VIEW(name, strlen(name))))
+        if (strlen(name) <= 64 && hk_is_visible(HK_VIEW(name, strlen(name))))
             hk_fail(err, "setting '%s' is not a setting of the webhook plugin", name);
         else
             hk_fail(err, "the configuration has a setting the webhook plugin does not know");
@@ -238,7 +213,7 @@ static int read_config(instance *in, char *err) {
     }
     if (read_headers(in, err) != 0) goto done;
 
-    if (plain_http_to_remote_host(&in->url))
+    if (hk_plain_http_to_remote_host(&in->url))
         h->log(HERALD_LOG_WARNING, HK_SV("setting 'url' uses plain http: payloads and headers travel unencrypted"));
     rc = 0;
 done:
@@ -250,32 +225,8 @@ done:
 
 /* ---- hooks: instances ------------------------------------------------------------------------ */
 
-static int32_t webhook_create(const herald_host_api *host, herald_str config_json, void **out_instance) {
-    (void)config_json; /* read setting by setting with config_get instead */
-    if (host == NULL || out_instance == NULL) return -1;
-    *out_instance = NULL;
-    /* Every function up to config_keys (the last one of ABI 1.0) must be present. */
-    if (!HERALD_HAS_FIELD(herald_host_api, config_keys, host->struct_size)) {
-        if (HERALD_HAS_FIELD(herald_host_api, set_error, host->struct_size))
-            host->set_error(HK_SV("the host's function table lacks config_get/config_keys, which the webhook plugin needs"));
-        return -1;
-    }
-    instance *in = calloc(1, sizeof *in);
-    if (!in) {
-        host->set_error(HK_SV("out of memory while creating the webhook instance"));
-        return -1;
-    }
-    in->host = host;
-    char err[HK_ERR_BYTES] = "";
-    if (read_config(in, err) != 0) {
-        if (!err[0]) snprintf(err, sizeof err, "the configuration could not be read");
-        host->set_error(HK_VIEW(err, strlen(err)));
-        instance_free(in);
-        return -1;
-    }
-    *out_instance = in;
-    return 0;
-}
+/* instance_create: check the host table, calloc, read_config, set_error on failure. */
+HK_INSTANCE_CREATE(webhook_create, instance, "webhook", read_config, instance_free)
 
 static void webhook_destroy(void *inst) { instance_free(inst); }
 
@@ -454,7 +405,7 @@ static int32_t webhook_prepare(void *inst, const herald_message *m, herald_excha
     }
     /* The ABI promises 1..128 bytes of [A-Za-z0-9._:-]; checked anyway, as it goes into headers. */
     herald_str key = m->idempotency_key;
-    if (key.len == 0 || key.ptr == NULL || key.len > 256 || !is_visible_ascii(key)) {
+    if (key.len == 0 || key.ptr == NULL || key.len > 256 || !hk_is_visible(key)) {
         h->set_reason(ex, HK_SV("the message's idempotency key is missing or not visible ASCII, so it cannot be the Idempotency-Key and webhook-id headers"));
         return HERALD_OUTCOME_FAILED;
     }
@@ -536,7 +487,7 @@ static int32_t webhook_on_response(void *inst, const herald_message *m, const he
     if (status >= 200 && status <= 299) {
         /* The receiver's own request id is more useful for cross-referencing, when it gives one. */
         herald_str id = hk_find_header(r, "X-Request-Id");
-        if (id.len == 0 || id.len > MAX_PROVIDER_ID || !is_visible_ascii(id)) id = m->idempotency_key;
+        if (id.len == 0 || id.len > MAX_PROVIDER_ID || !hk_is_visible(id)) id = m->idempotency_key;
         h->set_provider_id(ex, id);
         return HERALD_OUTCOME_DELIVERED;
     }
@@ -607,15 +558,5 @@ static herald_plugin descriptor = {
 };
 
 HERALD_EXPORT const herald_plugin *herald_plugin_entry_v1(herald_negotiate *negotiate) {
-    if (negotiate == NULL || !HERALD_HAS_FIELD(herald_negotiate, refusal, negotiate->struct_size)) return NULL;
-    if (negotiate->host_abi_major != HERALD_ABI_MAJOR) {
-        negotiate->refusal = HK_SV("the webhook plugin speaks Herald plugin ABI 1 only");
-        return NULL;
-    }
-    if (!hk_str_eq(negotiate->product, "herald")) {
-        negotiate->refusal = HK_SV("the webhook plugin loads only into Herald (product \"herald\")");
-        return NULL;
-    }
-    descriptor.abi_minor = negotiate->plugin_abi_minor = herald_negotiated_minor(negotiate);
-    return &descriptor;
+    return HK_NEGOTIATE(negotiate, &descriptor, "webhook");
 }

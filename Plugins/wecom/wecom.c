@@ -35,9 +35,6 @@ enum {
 /* The string views, the output buffer, config reading, host-failure reasons and the severity
  * and link names are hk_* from herald/plugin_kit.h. */
 
-/* Appends the bytes of `s` (nothing when it has no pointer). */
-static void put_str(hk_buf *b, herald_str s) { if (s.ptr) hk_buf_put(b, s.ptr, s.len); }
-
 /* ---- the instance and its configuration ------------------------------------------------------ */
 
 typedef struct {
@@ -50,12 +47,6 @@ static void instance_free(instance *in) {
     if (!in) return;
     hk_ostr_free(&in->url, 1); /* the URL carries the bot key: wiped before it is freed */
     free(in);
-}
-
-/* hk_read_opt's sentences, for the key list (not an optional setting). */
-static int read_fail(char *err, const char *path, int32_t st) {
-    if (st == HK_NO_MEMORY) return hk_fail(err, "out of memory while reading setting '%s'", path);
-    return hk_fail(err, "the host could not read setting '%s' (status %d)", path, (int)st);
 }
 
 /* True when the query of `url` has a non-empty `key` parameter: the bot's credential. */
@@ -73,16 +64,6 @@ static int url_has_key(const hk_ostr *url) {
     return 0;
 }
 
-/* True for an http:// URL whose host is not loopback (the mock in tests is the one place plain
- * http is normal; the real endpoint is https). */
-static int plain_http_to_remote_host(const hk_ostr *url) {
-    if (url->len < 7 || !hk_str_ieq(HK_VIEW(url->p, 7), "http://")) return 0;
-    const char *host = url->p + 7;
-    size_t n = host[0] == '[' ? strcspn(host, "]") + (strchr(host, ']') ? 1 : 0) : strcspn(host, ":/?#");
-    if (hk_str_ieq(HK_VIEW(host, n), "localhost") || hk_str_eq(HK_VIEW(host, n), "[::1]")) return 0;
-    return !(n >= 4 && memcmp(host, "127.", 4) == 0);
-}
-
 /* The host validated the config against config_schema before instance_create; these checks keep
  * the plugin safe if a host does not, and name the setting in every sentence. */
 static int read_config(instance *in, char *err) {
@@ -93,7 +74,7 @@ static int read_config(instance *in, char *err) {
 
     int32_t st = hk_cfg_read(h, 1, "", &names);
     if (st == HERALD_ERR_INVALID_ARGUMENT) { hk_fail(err, "the configuration must be a JSON object"); goto done; }
-    if (st != HERALD_OK) { read_fail(err, "", st); goto done; }
+    if (st != HERALD_OK) { hk_read_fail(err, "", st); goto done; }
     for (const char *name = names.p; name < names.p + names.len; name += strlen(name) + 1) {
         size_t i = 0;
         while (i < sizeof known / sizeof *known && strcmp(name, known[i]) != 0) i++;
@@ -122,7 +103,7 @@ static int read_config(instance *in, char *err) {
         if (strcmp(type.p, "text") == 0) in->text_mode = 1;
         else if (strcmp(type.p, "markdown") != 0) { hk_fail(err, "setting 'msg_type' must be \"markdown\" or \"text\""); goto done; }
     }
-    if (plain_http_to_remote_host(&in->url))
+    if (hk_plain_http_to_remote_host(&in->url))
         h->log(HERALD_LOG_WARNING, HK_SV("setting 'webhook_url' uses plain http: the bot key travels unencrypted"));
     rc = 0;
 done:
@@ -133,31 +114,8 @@ done:
 
 /* ---- hooks: instances ------------------------------------------------------------------------ */
 
-static int32_t wecom_create(const herald_host_api *host, herald_str config_json, void **out_instance) {
-    (void)config_json; /* read setting by setting with config_get instead */
-    if (host == NULL || out_instance == NULL) return -1;
-    *out_instance = NULL;
-    if (!HERALD_HAS_FIELD(herald_host_api, config_keys, host->struct_size)) {
-        if (HERALD_HAS_FIELD(herald_host_api, set_error, host->struct_size))
-            host->set_error(HK_SV("the host's function table lacks config_get/config_keys, which the wecom plugin needs"));
-        return -1;
-    }
-    instance *in = calloc(1, sizeof *in);
-    if (!in) {
-        host->set_error(HK_SV("out of memory while creating the wecom instance"));
-        return -1;
-    }
-    in->host = host;
-    char err[HK_ERR_BYTES] = "";
-    if (read_config(in, err) != 0) {
-        if (!err[0]) snprintf(err, sizeof err, "the configuration could not be read");
-        host->set_error(HK_VIEW(err, strlen(err)));
-        instance_free(in);
-        return -1;
-    }
-    *out_instance = in;
-    return 0;
-}
+/* instance_create: check the host table, calloc, read_config, set_error on failure. */
+HK_INSTANCE_CREATE(wecom_create, instance, "wecom", read_config, instance_free)
 
 static void wecom_destroy(void *inst) { instance_free(inst); }
 
@@ -231,7 +189,7 @@ static void put_title(hk_buf *b, herald_str title, int unescape) {
     }
     size_t from = b->len;
     if (unescape) put_unescaped(b, title);
-    else put_str(b, title);
+    else hk_buf_str(b, title);
     for (size_t i = from; !b->failed && i < b->len; i++) {
         if (b->p[i] == '\n' || b->p[i] == '\r') b->p[i] = ' ';
     }
@@ -339,7 +297,7 @@ static size_t put_content(hk_buf *b, const herald_message *m, int text_mode, int
     if (m->body.len > 0 && m->body.ptr) {
         hk_buf_lit(b, "\n");
         size_t from = b->len;
-        if (md) put_str(b, m->body);
+        if (md) hk_buf_str(b, m->body);
         else put_unescaped(b, m->body);
         if (!md && !b->failed && b->len - from > body_cap) {
             size_t cut = from + body_cap;
@@ -397,7 +355,7 @@ static size_t put_content(hk_buf *b, const herald_message *m, int text_mode, int
             any = 1;
             if (mention_kind(x) == MENTION_USERID && !hk_str_eq(x->id, "@all")) {
                 hk_buf_lit(b, "<@");
-                put_str(b, x->id);
+                hk_buf_str(b, x->id);
                 hk_buf_lit(b, ">");
             } else {
                 put_unmentioned(b, x, 1);
@@ -827,15 +785,5 @@ static herald_plugin descriptor = {
 };
 
 HERALD_EXPORT const herald_plugin *herald_plugin_entry_v1(herald_negotiate *negotiate) {
-    if (negotiate == NULL || !HERALD_HAS_FIELD(herald_negotiate, refusal, negotiate->struct_size)) return NULL;
-    if (negotiate->host_abi_major != HERALD_ABI_MAJOR) {
-        negotiate->refusal = HK_SV("the wecom plugin speaks Herald plugin ABI 1 only");
-        return NULL;
-    }
-    if (!hk_str_eq(negotiate->product, "herald")) {
-        negotiate->refusal = HK_SV("the wecom plugin loads only into Herald (product \"herald\")");
-        return NULL;
-    }
-    descriptor.abi_minor = negotiate->plugin_abi_minor = herald_negotiated_minor(negotiate);
-    return &descriptor;
+    return HK_NEGOTIATE(negotiate, &descriptor, "wecom");
 }

@@ -26,19 +26,6 @@ enum { MAX_MESSAGE = 300, MAX_PROVIDER_ID = 200, TEXT_LIMIT = 4096 };
 /* The small helpers (string views, the output buffer, the JSON reader, config reading) are hk_*
  * from herald/plugin_kit.h. */
 
-static int str_ieq_prefix(herald_str a, const char *prefix) {
-    size_t n = strlen(prefix);
-    return a.len >= n && hk_str_ieq(HK_VIEW(a.ptr, n), prefix);
-}
-
-static int is_visible_ascii(herald_str s) {
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char)s.ptr[i];
-        if (c < 0x21 || c > 0x7e) return 0;
-    }
-    return 1;
-}
-
 /* Appends `s` with the characters that would break Zoom's mention syntax <!jid|name> removed,
  * at most 200 bytes, never cutting a character in half. */
 static void buf_json_name(hk_buf *b, const herald_host_api *h, herald_str s) {
@@ -55,62 +42,6 @@ static void buf_json_name(hk_buf *b, const herald_host_api *h, herald_str s) {
         i += k;
     }
     hk_buf_esc(b, h, HK_VIEW(tmp, n));
-}
-
-/* Writes `cp` as UTF-8 only if it fits before the last byte of `out` (else drops it). */
-static void put_cp(char *out, size_t cap, size_t *o, uint32_t cp) {
-    size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-    if (*o + n < cap) hk_put_utf8(out, o, cp);
-}
-
-/* Decodes JSON string `v` into out (NUL-terminated; control characters become spaces); 0 if `v`
- * is not a string or has a bad unicode escape. Not hk_quote_string: Zoom's words are kept up to
- * MAX_MESSAGE bytes without an ellipsis, with U+FFFD (not '?') for bad text, as the reasons were. */
-static int zoom_json_text(const hk_jval *v, char *out, size_t cap) {
-    if (cap == 0) return 0;
-    out[0] = 0;
-    if (v->type != 's') return 0;
-    const char *p = v->p, *e = v->p + v->n;
-    size_t o = 0;
-    while (p < e) {
-        uint32_t cp;
-        if (*p == '\\') {
-            if (++p >= e) break;
-            char c = *p++;
-            switch (c) {
-            case 'n': case 'r': case 't': case 'b': case 'f': cp = ' '; break;
-            case 'u':
-                if (e - p < 4 || hk_hex4(p, &cp) != 0) return 0;
-                p += 4;
-                if (cp >= 0xd800 && cp <= 0xdbff) {
-                    uint32_t lo;
-                    if (e - p >= 6 && p[0] == '\\' && p[1] == 'u' && hk_hex4(p + 2, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff) {
-                        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                        p += 6;
-                    } else {
-                        cp = 0xfffd;
-                    }
-                } else if (cp >= 0xdc00 && cp <= 0xdfff) {
-                    cp = 0xfffd;
-                }
-                if (cp < 0x20 || cp == 0x7f) cp = ' ';
-                break;
-            default: cp = (unsigned char)c; break;
-            }
-            put_cp(out, cap, &o, cp);
-        } else {
-            size_t k = hk_utf8_seq((const unsigned char *)p, (size_t)(e - p));
-            if (k == 0) { put_cp(out, cap, &o, 0xfffd); p++; continue; }
-            if ((unsigned char)*p < 0x20 || *p == 0x7f) { put_cp(out, cap, &o, ' '); p++; continue; }
-            if (o + k >= cap) break;
-            memcpy(out + o, p, k);
-            o += k;
-            p += k;
-        }
-        if (o + 1 >= cap) break;
-    }
-    out[o] = 0;
-    return 1;
 }
 
 /* ---- the instance and its configuration ------------------------------------------------------ */
@@ -172,13 +103,12 @@ static int read_config(instance *in, char *err) {
 
     int32_t st = hk_cfg_read(h, 1, "", &names);
     if (st == HERALD_ERR_INVALID_ARGUMENT) { hk_fail(err, "the configuration must be a JSON object"); goto done; }
-    if (st == HK_NO_MEMORY) { hk_fail(err, "out of memory while reading setting ''"); goto done; }
-    if (st != HERALD_OK) { hk_fail(err, "the host could not read setting '' (status %d)", (int)st); goto done; }
+    if (st != HERALD_OK) { hk_read_fail(err, "", st); goto done; }
     for (const char *name = names.p; name < names.p + names.len; name += strlen(name) + 1) {
         size_t i = 0;
         while (i < sizeof known_settings / sizeof *known_settings && strcmp(name, known_settings[i]) != 0) i++;
         if (i < sizeof known_settings / sizeof *known_settings) continue;
-        if (strlen(name) <= 64 && is_visible_ascii(HK_VIEW(name, strlen(name))))
+        if (strlen(name) <= 64 && hk_is_visible(HK_VIEW(name, strlen(name))))
             hk_fail(err, "setting '%s' is not a setting of the zoom plugin", name);
         else
             hk_fail(err, "the configuration has a setting the zoom plugin does not know");
@@ -190,7 +120,7 @@ static int read_config(instance *in, char *err) {
         goto done;
     }
     herald_str u = HK_VIEW(pasted.p, pasted.len);
-    int url_ok = (u.len > 7 && str_ieq_prefix(u, "http://")) || (u.len > 8 && str_ieq_prefix(u, "https://"));
+    int url_ok = (u.len > 7 && hk_str_iprefix(u, "http://")) || (u.len > 8 && hk_str_iprefix(u, "https://"));
     for (size_t i = 0; url_ok && i < u.len; i++) url_ok = (unsigned char)u.ptr[i] > 0x20 && u.ptr[i] != 0x7f;
     if (!url_ok) { hk_fail(err, "setting 'webhook_url' must be an http:// or https:// URL without spaces or control characters"); goto done; }
     if (build_url(&pasted, &in->url) != 0) { hk_fail(err, "out of memory while reading setting 'webhook_url'"); goto done; }
@@ -199,7 +129,7 @@ static int read_config(instance *in, char *err) {
         if (got == 0) hk_fail(err, "setting 'verification_token' is required (the token Zoom sent with the endpoint)");
         goto done;
     }
-    if (in->token.len > 7 && str_ieq_prefix(HK_VIEW(in->token.p, in->token.len), "bearer ")) {
+    if (in->token.len > 7 && hk_str_iprefix(HK_VIEW(in->token.p, in->token.len), "bearer ")) {
         hk_fail(err, "setting 'verification_token' must be the bare token: Zoom wants it without a 'Bearer' prefix");
         goto done;
     }
@@ -213,31 +143,8 @@ done:
     return rc;
 }
 
-static int32_t zoom_create(const herald_host_api *host, herald_str config_json, void **out_instance) {
-    (void)config_json; /* read setting by setting with config_get instead */
-    if (host == NULL || out_instance == NULL) return -1;
-    *out_instance = NULL;
-    if (!HERALD_HAS_FIELD(herald_host_api, config_keys, host->struct_size)) {
-        if (HERALD_HAS_FIELD(herald_host_api, set_error, host->struct_size))
-            host->set_error(HK_SV("the host's function table lacks config_get/config_keys, which the zoom plugin needs"));
-        return -1;
-    }
-    instance *in = calloc(1, sizeof *in);
-    if (!in) {
-        host->set_error(HK_SV("out of memory while creating the zoom instance"));
-        return -1;
-    }
-    in->host = host;
-    char err[200] = "";
-    if (read_config(in, err) != 0) {
-        if (!err[0]) snprintf(err, sizeof err, "the configuration could not be read");
-        host->set_error(HK_VIEW(err, strlen(err)));
-        instance_free(in);
-        return -1;
-    }
-    *out_instance = in;
-    return 0;
-}
+/* instance_create: check the host table, calloc, read_config, set_error on failure. */
+HK_INSTANCE_CREATE(zoom_create, instance, "zoom", read_config, instance_free)
 
 static void zoom_destroy(void *inst) { instance_free(inst); }
 
@@ -266,7 +173,7 @@ static const char *button_label(int32_t kind) {
 
 /* A JID Zoom's <!jid|name> syntax can carry: visible ASCII without | < >. */
 static int jid_ok(herald_str id) {
-    if (id.len == 0 || id.len > 200 || !is_visible_ascii(id)) return 0;
+    if (id.len == 0 || id.len > 200 || !hk_is_visible(id)) return 0;
     for (size_t i = 0; i < id.len; i++) {
         if (id.ptr[i] == '|' || id.ptr[i] == '<' || id.ptr[i] == '>') return 0;
     }
@@ -325,7 +232,7 @@ static void put_body(hk_buf *b, const herald_host_api *h, const herald_message *
     }
     for (size_t i = 0; m->links && i < m->link_count; i++) {
         const herald_link *l = &m->links[i];
-        if (l->url.len == 0 || !(str_ieq_prefix(l->url, "https://") || str_ieq_prefix(l->url, "http://"))) continue;
+        if (l->url.len == 0 || !(hk_str_iprefix(l->url, "https://") || hk_str_iprefix(l->url, "http://"))) continue;
         hk_buf_lit(b, sep);
         sep = ",";
         hk_buf_lit(b, "{\"type\":\"message\",\"text\":");
@@ -397,8 +304,8 @@ static int32_t zoom_prepare(void *inst, const herald_message *m, herald_exchange
 static void zoom_words(const herald_response *r, char *out, size_t cap) {
     hk_jval v;
     char text[MAX_MESSAGE] = "";
-    if (!r->body_truncated && ((hk_json_member(r->body, "message", &v) == 1 && zoom_json_text(&v, text, sizeof text)) ||
-                               (hk_json_member(r->body, "error", &v) == 1 && zoom_json_text(&v, text, sizeof text))) && text[0]) {
+    if (!r->body_truncated && ((hk_json_member(r->body, "message", &v) == 1 && hk_json_text(&v, text, sizeof text)) ||
+                               (hk_json_member(r->body, "error", &v) == 1 && hk_json_text(&v, text, sizeof text))) && text[0]) {
         snprintf(out, cap, "%s", text);
         return;
     }
@@ -412,9 +319,9 @@ static void provider_id(const herald_host_api *h, const herald_response *r, hera
     hk_jval v;
     char id[MAX_PROVIDER_ID + 1] = "";
     if (r->body_truncated) return;
-    if (!((hk_json_member(r->body, "message_id", &v) == 1 && zoom_json_text(&v, id, sizeof id)) ||
-          (hk_json_member(r->body, "id", &v) == 1 && zoom_json_text(&v, id, sizeof id)))) return;
-    if (id[0] && is_visible_ascii(HK_VIEW(id, strlen(id)))) h->set_provider_id(ex, HK_VIEW(id, strlen(id)));
+    if (!((hk_json_member(r->body, "message_id", &v) == 1 && hk_json_text(&v, id, sizeof id)) ||
+          (hk_json_member(r->body, "id", &v) == 1 && hk_json_text(&v, id, sizeof id)))) return;
+    if (id[0] && hk_is_visible(HK_VIEW(id, strlen(id)))) h->set_provider_id(ex, HK_VIEW(id, strlen(id)));
 }
 
 static int32_t zoom_on_response(void *inst, const herald_message *m, const herald_response *r, herald_exchange *ex) {
@@ -496,15 +403,5 @@ static herald_plugin descriptor = {
 };
 
 HERALD_EXPORT const herald_plugin *herald_plugin_entry_v1(herald_negotiate *negotiate) {
-    if (negotiate == NULL || !HERALD_HAS_FIELD(herald_negotiate, refusal, negotiate->struct_size)) return NULL;
-    if (negotiate->host_abi_major != HERALD_ABI_MAJOR) {
-        negotiate->refusal = HK_SV("the zoom plugin speaks Herald plugin ABI 1 only");
-        return NULL;
-    }
-    if (!hk_str_eq(negotiate->product, "herald")) {
-        negotiate->refusal = HK_SV("the zoom plugin loads only into Herald (product \"herald\")");
-        return NULL;
-    }
-    descriptor.abi_minor = negotiate->plugin_abi_minor = herald_negotiated_minor(negotiate);
-    return &descriptor;
+    return HK_NEGOTIATE(negotiate, &descriptor, "zoom");
 }

@@ -5,7 +5,9 @@
  * plugins otherwise re-implement: string-view comparisons, a growable output buffer that writes
  * JSON through `host->json_escape`, a bounded reader for the top level of a provider's JSON
  * answer, printable quotes of response bodies for reasons, config reading through
- * `host->config_get` / `config_keys`, and the English names of severities, statuses and links.
+ * `host->config_get` / `config_keys`, and the English names of severities, statuses and links;
+ * plus the boilerplate every plugin repeats: the `instance_create` hook (HK_INSTANCE_CREATE) and
+ * the entry point's negotiation (HK_NEGOTIATE).
  *
  *     #include "herald/plugin.h"
  *     #include "herald/plugin_kit.h"
@@ -87,6 +89,21 @@ static inline int hk_str_ieq(herald_str a, const char *b) {
     if (a.len != n) return 0;
     for (size_t i = 0; i < n; i++) {
         if (hk_lower((unsigned char)a.ptr[i]) != hk_lower((unsigned char)b[i])) return 0;
+    }
+    return 1;
+}
+
+/** 1 when view `a` starts with C string `prefix` ignoring ASCII case; borrows both for the call. */
+static inline int hk_str_iprefix(herald_str a, const char *prefix) {
+    size_t n = strlen(prefix);
+    return a.len >= n && hk_str_ieq(HK_VIEW(a.ptr, n), prefix);
+}
+
+/** 1 when every byte of `s` is visible ASCII (0x21-0x7e; the empty view too); borrows `s`. */
+static inline int hk_is_visible(herald_str s) {
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (c < 0x21 || c > 0x7e) return 0;
     }
     return 1;
 }
@@ -185,6 +202,11 @@ static inline void hk_buf_put(hk_buf *b, const void *data, size_t n) {
     if (n == 0 || hk_buf_reserve(b, n) != 0) return;
     memcpy(b->p + b->len, data, n);
     b->len += n;
+}
+
+/** Appends view `s` raw; a NULL view appends nothing. Copies the bytes (borrows `s`). */
+static inline void hk_buf_str(hk_buf *b, herald_str s) {
+    if (s.ptr) hk_buf_put(b, s.ptr, s.len);
 }
 
 /** Appends C string `s` unescaped (JSON syntax, trusted text); copies it. */
@@ -441,6 +463,64 @@ static inline size_t hk_quote_string(const hk_jval *v, char *out, size_t cap) {
     return o;
 }
 
+/** Writes `cp` as UTF-8 at `out + *o` only if it fits before the last byte of caller-owned `out`
+ *  (`cap` bytes), else drops it; advances `*o`. */
+static inline void hk_put_utf8_fit(char *out, size_t cap, size_t *o, uint32_t cp) {
+    size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (*o + n < cap) hk_put_utf8(out, o, cp);
+}
+
+/** Decodes string `v` whole into caller-owned `out` (NUL-terminated, cut at `cap` - 1 on a
+ *  character boundary, no "…"): escapes resolved, controls as spaces, bad text as U+FFFD. Unlike
+ *  hk_quote_string it keeps provider words past HK_QUOTE_BYTES. 1, or 0 if `v` is not a string or
+ *  has a bad \u escape (`out` then holds what was decoded so far). Borrows `v`. */
+static inline int hk_json_text(const hk_jval *v, char *out, size_t cap) {
+    if (cap == 0) return 0;
+    out[0] = 0;
+    if (v->type != 's') return 0;
+    const char *p = v->p, *e = v->p + v->n;
+    size_t o = 0;
+    while (p < e) {
+        uint32_t cp;
+        if (*p == '\\') {
+            if (++p >= e) break;
+            char c = *p++;
+            switch (c) {
+            case 'n': case 'r': case 't': case 'b': case 'f': cp = ' '; break;
+            case 'u':
+                if (e - p < 4 || hk_hex4(p, &cp) != 0) return 0;
+                p += 4;
+                if (cp >= 0xd800 && cp <= 0xdbff) {
+                    uint32_t lo;
+                    if (e - p >= 6 && p[0] == '\\' && p[1] == 'u' && hk_hex4(p + 2, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff) {
+                        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                        p += 6;
+                    } else {
+                        cp = 0xfffd;
+                    }
+                } else if (cp >= 0xdc00 && cp <= 0xdfff) {
+                    cp = 0xfffd;
+                }
+                if (cp < 0x20 || cp == 0x7f) cp = ' ';
+                break;
+            default: cp = (unsigned char)c; break;
+            }
+            hk_put_utf8_fit(out, cap, &o, cp);
+        } else {
+            size_t k = hk_utf8_seq((const unsigned char *)p, (size_t)(e - p));
+            if (k == 0) { hk_put_utf8_fit(out, cap, &o, 0xfffd); p++; continue; }
+            if ((unsigned char)*p < 0x20 || *p == 0x7f) { hk_put_utf8_fit(out, cap, &o, ' '); p++; continue; }
+            if (o + k >= cap) break;
+            memcpy(out + o, p, k);
+            o += k;
+            p += k;
+        }
+        if (o + 1 >= cap) break;
+    }
+    out[o] = 0;
+    return 1;
+}
+
 /** Up to HK_QUOTE_BYTES of a non-JSON body into caller-owned `out` (cap >= 8, NUL-terminated),
  *  printable: controls as one space, bad UTF-8 as '?', whole characters, "…" if cut. */
 static inline size_t hk_snippet(herald_str body, char *out, size_t cap) {
@@ -542,14 +622,20 @@ static inline int32_t hk_cfg_read(const herald_host_api *h, int keys, const char
     return HERALD_OK;
 }
 
+/** Writes hk_read_opt's sentence for failed read `st` (a host status or HK_NO_MEMORY) of setting
+ *  `path` into caller-owned `err` (HK_ERR_BYTES) and returns -1; for reads that are not optional. */
+static inline int hk_read_fail(char *err, const char *path, int32_t st) {
+    if (st == HK_NO_MEMORY) return hk_fail(err, "out of memory while reading setting '%s'", path);
+    return hk_fail(err, "the host could not read setting '%s' (status %d)", path, (int)st);
+}
+
 /** Reads an optional setting into `*out` (caller frees with hk_ostr_free): 1 present, 0 absent,
  *  -1 with a sentence in `err` (HK_ERR_BYTES) on failure. */
 static inline int hk_read_opt(const herald_host_api *h, const char *path, hk_ostr *out, char *err) {
     int32_t st = hk_cfg_read(h, 0, path, out);
     if (st == HERALD_ERR_NOT_FOUND) return 0;
     if (st == HERALD_OK) return 1;
-    if (st == HK_NO_MEMORY) return hk_fail(err, "out of memory while reading setting '%s'", path);
-    return hk_fail(err, "the host could not read setting '%s' (status %d)", path, (int)st);
+    return hk_read_fail(err, path, st);
 }
 
 /** 1 when `s` is printable ASCII without spaces (what a URL or secret may hold); borrows `s`. */
@@ -569,6 +655,98 @@ static inline herald_str hk_url_host(const hk_ostr *url) {
     const char *host = p + skip;
     return HK_VIEW(host, strcspn(host, ":/?#"));
 }
+
+/** 1 for a plain http:// `url` whose host is not loopback (localhost, 127.x, [::1]): worth a
+ *  warning, since a local receiver is the one place plain http is normal. `url` must be
+ *  NUL-terminated and NUL-free (as hk_cfg_read gives, once checked); borrowed. */
+static inline int hk_plain_http_to_remote_host(const hk_ostr *url) {
+    if (url->len < 7 || !hk_str_ieq(HK_VIEW(url->p, 7), "http://")) return 0;
+    const char *host = url->p + 7;
+    size_t n = host[0] == '[' ? strcspn(host, "]") + (strchr(host, ']') ? 1 : 0) : strcspn(host, ":/?#");
+    if (hk_str_ieq(HK_VIEW(host, n), "localhost") || hk_str_eq(HK_VIEW(host, n), "[::1]")) return 0;
+    return !(n >= 4 && memcmp(host, "127.", 4) == 0);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The instance_create hook and the entry point
+ * ------------------------------------------------------------------------------------------- */
+
+/** instance_create's opening: clears `*out_instance`, checks the host table reaches config_keys
+ *  (ABI 1.0) and callocs `size` bytes. Returns the zeroed block, which the caller owns, or NULL
+ *  after `set_error` (when the table has it). `plugin` names the plugin in the sentences. */
+static inline void *hk_create_alloc(const herald_host_api *host, void **out_instance, size_t size, const char *plugin) {
+    char msg[HK_ERR_BYTES];
+    if (host == NULL || out_instance == NULL) return NULL;
+    *out_instance = NULL;
+    if (!HERALD_HAS_FIELD(herald_host_api, config_keys, host->struct_size)) {
+        if (HERALD_HAS_FIELD(herald_host_api, set_error, host->struct_size)) {
+            snprintf(msg, sizeof msg, "the host's function table lacks config_get/config_keys, which the %s plugin needs", plugin);
+            host->set_error(HK_VIEW(msg, strlen(msg)));
+        }
+        return NULL;
+    }
+    void *in = calloc(1, size);
+    if (!in) {
+        snprintf(msg, sizeof msg, "out of memory while creating the %s instance", plugin);
+        host->set_error(HK_VIEW(msg, strlen(msg)));
+    }
+    return in;
+}
+
+/** Passes sentence `err` (caller-owned; a default when empty) to `set_error`, which copies it. */
+static inline void hk_create_refuse(const herald_host_api *host, const char *err) {
+    if (!err[0]) err = "the configuration could not be read";
+    host->set_error(HK_VIEW(err, strlen(err)));
+}
+
+/**
+ * Defines `static int32_t fn(host, config_json, out_instance)`, the usual instance_create hook:
+ * hk_create_alloc a `type` (which must have a `const herald_host_api *host` member, set before
+ * the read), then `int read_config(type *, char *err)` (0, or non-zero with a sentence in `err`,
+ * HK_ERR_BYTES); on failure hk_create_refuse and `free_fn(type *)`. `plugin` is a C string naming
+ * the plugin. OWNERSHIP: on success `*out_instance` owns the instance (freed by instance_destroy);
+ * `config_json` is unused (settings are read one by one with config_get).
+ */
+#define HK_INSTANCE_CREATE(fn, type, plugin, read_config, free_fn)                                 \
+    static int32_t fn(const herald_host_api *host, herald_str config_json, void **out_instance) {  \
+        (void)config_json;                                                                          \
+        type *in = hk_create_alloc(host, out_instance, sizeof(type), (plugin));                    \
+        if (!in) return -1;                                                                         \
+        in->host = host;                                                                            \
+        char err[HK_ERR_BYTES] = "";                                                                \
+        if (read_config(in, err) != 0) {                                                            \
+            hk_create_refuse(host, err);                                                            \
+            free_fn(in);                                                                            \
+            return -1;                                                                              \
+        }                                                                                           \
+        *out_instance = in;                                                                         \
+        return 0;                                                                                   \
+    }
+
+/** The entry point's negotiation: refuses (NULL, `refusal` set to a static sentence) a host of
+ *  another ABI major or product, else writes the negotiated minor into `negotiate` and
+ *  `descriptor` and returns it. The sentences must be static storage (see HK_NEGOTIATE). */
+static inline const herald_plugin *hk_negotiate(herald_negotiate *negotiate, herald_plugin *descriptor,
+                                                herald_str wrong_abi, herald_str wrong_product) {
+    if (negotiate == NULL || !HERALD_HAS_FIELD(herald_negotiate, refusal, negotiate->struct_size)) return NULL;
+    if (negotiate->host_abi_major != HERALD_ABI_MAJOR) {
+        negotiate->refusal = wrong_abi;
+        return NULL;
+    }
+    if (!hk_str_eq(negotiate->product, "herald")) {
+        negotiate->refusal = wrong_product;
+        return NULL;
+    }
+    descriptor->abi_minor = negotiate->plugin_abi_minor = herald_negotiated_minor(negotiate);
+    return descriptor;
+}
+
+/** hk_negotiate with the usual refusals, "the <id> plugin speaks Herald plugin ABI 1 only" and
+ *  "... loads only into Herald (product \"herald\")"; `id` is a string literal (static storage):
+ *  `return HK_NEGOTIATE(negotiate, &descriptor, "slack");`. */
+#define HK_NEGOTIATE(negotiate, descriptor, id)                                                    \
+    hk_negotiate((negotiate), (descriptor), HK_SV("the " id " plugin speaks Herald plugin ABI 1 only"), \
+                 HK_SV("the " id " plugin loads only into Herald (product \"herald\")"))
 
 /* ---------------------------------------------------------------------------------------------
  * Message pieces
