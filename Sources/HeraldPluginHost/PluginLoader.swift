@@ -91,7 +91,7 @@ public enum PluginLoader {
 
         var ownerPath = [CChar](repeating: 0, count: 4096)
         if herald_symbol_owner(symbol, &ownerPath, ownerPath.count) == 0 {
-            let owner = String(cString: ownerPath)
+            let owner = String(decoding: ownerPath.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             if realPath(owner) != realPath(path) {
                 throw refuse(.foreignEntry, "\(entrySymbol) comes from \(owner), not from the plugin itself")
             }
