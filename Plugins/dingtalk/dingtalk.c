@@ -87,15 +87,7 @@ static int read_config(instance *in, char *err) {
         else hk_fail(err, "the host could not list the configuration's settings (status %d)", (int)st);
         goto done;
     }
-    for (const char *name = names.p; name < names.p + names.len; name += strlen(name) + 1) {
-        size_t i = 0;
-        while (i < sizeof known / sizeof *known && strcmp(name, known[i]) != 0) i++;
-        if (i < sizeof known / sizeof *known) continue;
-        hk_ostr n = {(char *)name, strlen(name)};
-        if (n.len <= 64 && hk_is_token_text(&n)) hk_fail(err, "setting '%s' is not a setting of the dingtalk plugin", name);
-        else hk_fail(err, "the configuration has a setting the dingtalk plugin does not know");
-        goto done;
-    }
+    if (hk_check_setting_names(names.p, names.len, known, sizeof known / sizeof *known, "dingtalk", err) != 0) goto done;
 
     if ((got = hk_read_opt(h, "webhook_url", &in->url, err)) <= 0) {
         if (got == 0) hk_fail(err, "setting 'webhook_url' is required: paste the robot's webhook address");
@@ -497,19 +489,7 @@ static int32_t dingtalk_prepare(void *inst, const herald_message *m, herald_exch
         {HK_SV("Content-Type"), HK_SV("application/json; charset=utf-8")},
         {HK_SV("User-Agent"), HK_SV("Herald-DingTalk/1.0")},
     };
-    herald_request req;
-    memset(&req, 0, sizeof req);
-    req.struct_size = sizeof req;
-    req.kind = HERALD_REQUEST_HTTP;
-    req.method = HK_SV("POST");
-    req.url = url;
-    req.headers = headers;
-    req.header_count = sizeof headers / sizeof *headers;
-    req.body = HK_VIEW(b.p, b.len);
-    int32_t rc = h->set_request(ex, &req);
-    hk_buf_free(&b);
-    if (rc != HERALD_OK) return hk_host_failure(h, ex, rc, "handing the request to the host");
-    return HERALD_OUTCOME_REQUEST;
+    return hk_post(h, ex, url, headers, sizeof headers / sizeof *headers, &b);
 }
 
 /* What a DingTalk errcode means for the operator; NULL for codes not in the table. `msg` is

@@ -205,20 +205,11 @@ static void instance_free(instance *in) {
 }
 
 static int read_config(instance *in, char *err) {
+    static const char *const known[] = {"webhook_url"};
     const herald_host_api *h = in->host;
-    hk_ostr names = {0};
     int rc = -1, got;
 
-    int32_t st = hk_cfg_read(h, 1, "", &names);
-    if (st == HERALD_ERR_INVALID_ARGUMENT) { hk_fail(err, "the configuration must be a JSON object"); goto done; }
-    if (st != HERALD_OK) { hk_read_fail(err, "", st); goto done; }
-    for (const char *name = names.p; name < names.p + names.len; name += strlen(name) + 1) {
-        if (strcmp(name, "webhook_url") == 0) continue;
-        hk_ostr n = {(char *)name, strlen(name)};
-        if (n.len <= 64 && hk_is_token_text(&n)) hk_fail(err, "setting '%s' is not a setting of the slack plugin", name);
-        else hk_fail(err, "the configuration has a setting the slack plugin does not know");
-        goto done;
-    }
+    if (hk_check_known_settings(h, known, sizeof known / sizeof *known, "slack", err) != 0) goto done;
 
     if ((got = hk_read_opt(h, "webhook_url", &in->url, err)) <= 0) {
         if (got == 0) hk_fail(err, "setting 'webhook_url' is required: paste the incoming webhook's URL from Slack");
@@ -234,7 +225,6 @@ static int read_config(instance *in, char *err) {
         h->log(HERALD_LOG_WARNING, HK_SV("setting 'webhook_url' uses plain http: the webhook's secret path travels unencrypted"));
     rc = 0;
 done:
-    hk_ostr_free(&names, 0);
     return rc;
 }
 
@@ -577,19 +567,7 @@ static int32_t slack_prepare(void *inst, const herald_message *m, herald_exchang
         {HK_SV("Content-Type"), HK_SV("application/json; charset=utf-8")},
         {HK_SV("User-Agent"), HK_SV("Herald-Slack/1.0")},
     };
-    herald_request req;
-    memset(&req, 0, sizeof req);
-    req.struct_size = sizeof req;
-    req.kind = HERALD_REQUEST_HTTP;
-    req.method = HK_SV("POST");
-    req.url = HK_VIEW(in->url.p, in->url.len);
-    req.headers = headers;
-    req.header_count = sizeof headers / sizeof *headers;
-    req.body = HK_VIEW(b.p, b.len);
-    int32_t rc = h->set_request(ex, &req);
-    hk_buf_free(&b);
-    if (rc != HERALD_OK) return hk_host_failure(h, ex, rc, "handing the request to the host");
-    return HERALD_OUTCOME_REQUEST;
+    return hk_post(h, ex, HK_VIEW(in->url.p, in->url.len), headers, sizeof headers / sizeof *headers, &b);
 }
 
 /* ---- reading the answer ---------------------------------------------------------------------- */

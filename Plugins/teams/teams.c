@@ -81,22 +81,9 @@ static const char *const known_settings[] = {"webhook_url"};
 
 static int read_config(instance *in, char *err) {
     const herald_host_api *h = in->host;
-    hk_ostr names = {0};
     int rc = -1, got;
 
-    int32_t st = hk_cfg_read(h, 1, "", &names);
-    if (st == HERALD_ERR_INVALID_ARGUMENT) { hk_fail(err, "the configuration must be a JSON object"); goto done; }
-    if (st != HERALD_OK) { hk_read_fail(err, "", st); goto done; }
-    for (const char *name = names.p; name < names.p + names.len; name += strlen(name) + 1) {
-        size_t i = 0;
-        while (i < sizeof known_settings / sizeof *known_settings && strcmp(name, known_settings[i]) != 0) i++;
-        if (i < sizeof known_settings / sizeof *known_settings) continue;
-        if (strlen(name) <= 64 && hk_is_visible(HK_VIEW(name, strlen(name))))
-            hk_fail(err, "setting '%s' is not a setting of the teams plugin", name);
-        else
-            hk_fail(err, "the configuration has a setting the teams plugin does not know");
-        goto done;
-    }
+    if (hk_check_known_settings(h, known_settings, sizeof known_settings / sizeof *known_settings, "teams", err) != 0) goto done;
 
     if ((got = hk_read_opt(h, "webhook_url", &in->url, err)) <= 0) {
         if (got == 0) hk_fail(err, "setting 'webhook_url' is required (the HTTP POST URL of the Teams workflow)");
@@ -115,7 +102,6 @@ static int read_config(instance *in, char *err) {
     }
     rc = 0;
 done:
-    hk_ostr_free(&names, 0);
     return rc;
 }
 
@@ -316,19 +302,7 @@ static int32_t teams_prepare(void *inst, const herald_message *m, herald_exchang
         {HK_SV("Content-Type"), HK_SV("application/json")},
         {HK_SV("User-Agent"), HK_SV("Herald-Teams/1.0")},
     };
-    herald_request req;
-    memset(&req, 0, sizeof req);
-    req.struct_size = sizeof req;
-    req.kind = HERALD_REQUEST_HTTP;
-    req.method = HK_SV("POST");
-    req.url = HK_VIEW(in->url.p, in->url.len);
-    req.headers = headers;
-    req.header_count = sizeof headers / sizeof *headers;
-    req.body = HK_VIEW(b.p, b.len);
-    int32_t rc = h->set_request(ex, &req);
-    hk_buf_free(&b);
-    if (rc != HERALD_OK) return hk_host_failure(h, ex, rc, "handing the request to the host");
-    return HERALD_OUTCOME_REQUEST;
+    return hk_post(h, ex, HK_VIEW(in->url.p, in->url.len), headers, sizeof headers / sizeof *headers, &b);
 }
 
 /* The flow's own words: Power Automate / Logic Apps errors are {"error":{"code":..,"message":..}}. */

@@ -277,22 +277,10 @@ static const char *const known_settings[] = {"bot_token", "chat_ids", "api_base"
 
 static int read_config(instance *in, char *err) {
     const herald_host_api *h = in->host;
-    hk_ostr names = {0}, value = {0};
+    hk_ostr value = {0};
     int rc = -1, got;
 
-    int32_t st = hk_cfg_read(h, 1, "", &names);
-    if (st == HERALD_ERR_INVALID_ARGUMENT) { hk_fail(err, "the configuration must be a JSON object"); goto done; }
-    if (st != HERALD_OK) { hk_read_fail(err, "", st); goto done; }
-    for (const char *name = names.p; name < names.p + names.len; name += strlen(name) + 1) {
-        size_t i = 0;
-        while (i < sizeof known_settings / sizeof *known_settings && strcmp(name, known_settings[i]) != 0) i++;
-        if (i < sizeof known_settings / sizeof *known_settings) continue;
-        if (strlen(name) <= 64 && hk_is_visible(HK_VIEW(name, strlen(name))))
-            hk_fail(err, "setting '%s' is not a setting of the telegram plugin", name);
-        else
-            hk_fail(err, "the configuration has a setting the telegram plugin does not know");
-        goto done;
-    }
+    if (hk_check_known_settings(h, known_settings, sizeof known_settings / sizeof *known_settings, "telegram", err) != 0) goto done;
 
     if ((got = hk_read_opt(h, "bot_token", &in->token, err)) <= 0) {
         if (got == 0) hk_fail(err, "setting 'bot_token' is required (the token @BotFather gave you)");
@@ -338,7 +326,6 @@ static int read_config(instance *in, char *err) {
     }
     rc = 0;
 done:
-    hk_ostr_free(&names, 0);
     hk_ostr_free(&value, 0);
     return rc;
 }

@@ -171,22 +171,10 @@ static int read_secret(instance *in, const hk_ostr *secret, char *err) {
 static int read_config(instance *in, char *err) {
     static const char *const known[] = {"url", "secret", "headers", "receiver", "timeout_ms"};
     const herald_host_api *h = in->host;
-    hk_ostr names = {0}, secret = {0}, timeout = {0};
+    hk_ostr secret = {0}, timeout = {0};
     int rc = -1, got;
 
-    int32_t st = hk_cfg_read(h, 1, "", &names);
-    if (st == HERALD_ERR_INVALID_ARGUMENT) { hk_fail(err, "the configuration must be a JSON object"); goto done; }
-    if (st != HERALD_OK) { hk_read_fail(err, "", st); goto done; }
-    for (const char *name = names.p; name < names.p + names.len; name += strlen(name) + 1) {
-        size_t i = 0;
-        while (i < sizeof known / sizeof *known && strcmp(name, known[i]) != 0) i++;
-        if (i < sizeof known / sizeof *known) continue;
-        if (strlen(name) <= 64 && hk_is_visible(HK_VIEW(name, strlen(name))))
-            hk_fail(err, "setting '%s' is not a setting of the webhook plugin", name);
-        else
-            hk_fail(err, "the configuration has a setting the webhook plugin does not know");
-        goto done;
-    }
+    if (hk_check_known_settings(h, known, sizeof known / sizeof *known, "webhook", err) != 0) goto done;
 
     if ((got = hk_read_opt(h, "url", &in->url, err)) <= 0) {
         if (got == 0) hk_fail(err, "setting 'url' is required");
@@ -217,7 +205,6 @@ static int read_config(instance *in, char *err) {
         h->log(HERALD_LOG_WARNING, HK_SV("setting 'url' uses plain http: payloads and headers travel unencrypted"));
     rc = 0;
 done:
-    hk_ostr_free(&names, 0);
     hk_ostr_free(&secret, 1);
     hk_ostr_free(&timeout, 0);
     return rc;
@@ -427,8 +414,9 @@ static int32_t webhook_prepare(void *inst, const herald_message *m, herald_excha
     }
     put_body(&b, in, m, now_ms);
     if (b.failed) {
+        int32_t failed = b.failed; /* hk_buf_free resets it */
         hk_buf_free(&b);
-        return hk_host_failure(h, ex, b.failed, "building the JSON body");
+        return hk_host_failure(h, ex, failed, "building the JSON body");
     }
 
     char sig[64] = "v1,";

@@ -69,21 +69,10 @@ static int url_has_key(const hk_ostr *url) {
 static int read_config(instance *in, char *err) {
     static const char *const known[] = {"webhook_url", "msg_type"};
     const herald_host_api *h = in->host;
-    hk_ostr names = {0}, type = {0};
+    hk_ostr type = {0};
     int rc = -1, got;
 
-    int32_t st = hk_cfg_read(h, 1, "", &names);
-    if (st == HERALD_ERR_INVALID_ARGUMENT) { hk_fail(err, "the configuration must be a JSON object"); goto done; }
-    if (st != HERALD_OK) { hk_read_fail(err, "", st); goto done; }
-    for (const char *name = names.p; name < names.p + names.len; name += strlen(name) + 1) {
-        size_t i = 0;
-        while (i < sizeof known / sizeof *known && strcmp(name, known[i]) != 0) i++;
-        if (i < sizeof known / sizeof *known) continue;
-        hk_ostr n = {(char *)name, strlen(name)};
-        if (n.len <= 64 && hk_is_token_text(&n)) hk_fail(err, "setting '%s' is not a setting of the wecom plugin", name);
-        else hk_fail(err, "the configuration has a setting the wecom plugin does not know");
-        goto done;
-    }
+    if (hk_check_known_settings(h, known, sizeof known / sizeof *known, "wecom", err) != 0) goto done;
 
     if ((got = hk_read_opt(h, "webhook_url", &in->url, err)) <= 0) {
         if (got == 0) hk_fail(err, "setting 'webhook_url' is required: paste the bot's webhook address from WeCom");
@@ -107,7 +96,6 @@ static int read_config(instance *in, char *err) {
         h->log(HERALD_LOG_WARNING, HK_SV("setting 'webhook_url' uses plain http: the bot key travels unencrypted"));
     rc = 0;
 done:
-    hk_ostr_free(&names, 0);
     hk_ostr_free(&type, 0);
     return rc;
 }
@@ -476,27 +464,16 @@ static int32_t wecom_prepare(void *inst, const herald_message *m, herald_exchang
     }
     hk_buf_free(&content);
     if (b.failed) {
+        int32_t failed = b.failed; /* hk_buf_free resets it */
         hk_buf_free(&b);
-        return hk_host_failure(h, ex, b.failed, "building the JSON body");
+        return hk_host_failure(h, ex, failed, "building the JSON body");
     }
 
     herald_pair headers[] = {
         {HK_SV("Content-Type"), HK_SV("application/json; charset=utf-8")},
         {HK_SV("User-Agent"), HK_SV("Herald-WeCom/1.0")},
     };
-    herald_request req;
-    memset(&req, 0, sizeof req);
-    req.struct_size = sizeof req;
-    req.kind = HERALD_REQUEST_HTTP;
-    req.method = HK_SV("POST");
-    req.url = HK_VIEW(in->url.p, in->url.len);
-    req.headers = headers;
-    req.header_count = sizeof headers / sizeof *headers;
-    req.body = HK_VIEW(b.p, b.len);
-    int32_t rc = h->set_request(ex, &req);
-    hk_buf_free(&b);
-    if (rc != HERALD_OK) return hk_host_failure(h, ex, rc, "handing the request to the host");
-    return HERALD_OUTCOME_REQUEST;
+    return hk_post(h, ex, HK_VIEW(in->url.p, in->url.len), headers, sizeof headers / sizeof *headers, &b);
 }
 
 /* ---- reading the answer ---------------------------------------------------------------------- */

@@ -98,22 +98,10 @@ static const char *const known_settings[] = {"verification_token", "webhook_url"
 
 static int read_config(instance *in, char *err) {
     const herald_host_api *h = in->host;
-    hk_ostr names = {0}, pasted = {0};
+    hk_ostr pasted = {0};
     int rc = -1, got;
 
-    int32_t st = hk_cfg_read(h, 1, "", &names);
-    if (st == HERALD_ERR_INVALID_ARGUMENT) { hk_fail(err, "the configuration must be a JSON object"); goto done; }
-    if (st != HERALD_OK) { hk_read_fail(err, "", st); goto done; }
-    for (const char *name = names.p; name < names.p + names.len; name += strlen(name) + 1) {
-        size_t i = 0;
-        while (i < sizeof known_settings / sizeof *known_settings && strcmp(name, known_settings[i]) != 0) i++;
-        if (i < sizeof known_settings / sizeof *known_settings) continue;
-        if (strlen(name) <= 64 && hk_is_visible(HK_VIEW(name, strlen(name))))
-            hk_fail(err, "setting '%s' is not a setting of the zoom plugin", name);
-        else
-            hk_fail(err, "the configuration has a setting the zoom plugin does not know");
-        goto done;
-    }
+    if (hk_check_known_settings(h, known_settings, sizeof known_settings / sizeof *known_settings, "zoom", err) != 0) goto done;
 
     if ((got = hk_read_opt(h, "webhook_url", &pasted, err)) <= 0) {
         if (got == 0) hk_fail(err, "setting 'webhook_url' is required (the endpoint Zoom sent after /inc connect)");
@@ -138,7 +126,6 @@ static int read_config(instance *in, char *err) {
     if (!token_ok) { hk_fail(err, "setting 'verification_token' must be the token as Zoom sent it, without spaces or line breaks"); goto done; }
     rc = 0;
 done:
-    hk_ostr_free(&names, 0);
     hk_ostr_free(&pasted, 1);
     return rc;
 }
@@ -285,19 +272,7 @@ static int32_t zoom_prepare(void *inst, const herald_message *m, herald_exchange
         {HK_SV("Authorization"), HK_VIEW(in->token.p, in->token.len)},
         {HK_SV("User-Agent"), HK_SV("Herald-Zoom/1.0")},
     };
-    herald_request req;
-    memset(&req, 0, sizeof req);
-    req.struct_size = sizeof req;
-    req.kind = HERALD_REQUEST_HTTP;
-    req.method = HK_SV("POST");
-    req.url = HK_VIEW(in->url.p, in->url.len);
-    req.headers = headers;
-    req.header_count = sizeof headers / sizeof *headers;
-    req.body = HK_VIEW(b.p, b.len);
-    int32_t rc = h->set_request(ex, &req);
-    hk_buf_free(&b);
-    if (rc != HERALD_OK) return hk_host_failure(h, ex, rc, "handing the request to the host");
-    return HERALD_OUTCOME_REQUEST;
+    return hk_post(h, ex, HK_VIEW(in->url.p, in->url.len), headers, sizeof headers / sizeof *headers, &b);
 }
 
 /* Zoom's own words: a JSON body's "message" (or "error"), else a snippet of the body. */

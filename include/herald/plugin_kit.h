@@ -4,8 +4,9 @@
  * plugin.h is the whole ABI; this header is NOT part of it. It collects the small helpers most C
  * plugins otherwise re-implement: string-view comparisons, a growable output buffer that writes
  * JSON through `host->json_escape`, a bounded reader for the top level of a provider's JSON
- * answer, printable quotes of response bodies for reasons, config reading through
- * `host->config_get` / `config_keys`, and the English names of severities, statuses and links;
+ * answer, printable quotes of response bodies for reasons, handing the host a POST, config
+ * reading through `host->config_get` / `config_keys` (and refusing unknown settings), and the
+ * English names of severities, statuses and links;
  * plus the boilerplate every plugin repeats: the `instance_create` hook (HK_INSTANCE_CREATE) and
  * the entry point's negotiation (HK_NEGOTIATE).
  *
@@ -582,6 +583,24 @@ static inline int32_t hk_host_failure(const herald_host_api *h, herald_exchange 
     return status == HK_NO_MEMORY || status == HERALD_ERR_INTERNAL ? HERALD_OUTCOME_RETRY : HERALD_OUTCOME_FAILED;
 }
 
+/** Hands the host a POST of `b` to `url` with `headers`: REQUEST, or hk_host_failure's outcome. OWNERSHIP: frees `b`; borrows the rest. */
+static inline int32_t hk_post(const herald_host_api *h, herald_exchange *ex, herald_str url, const herald_pair *headers,
+                              size_t header_count, hk_buf *b) {
+    herald_request req;
+    memset(&req, 0, sizeof req);
+    req.struct_size = sizeof req;
+    req.kind = HERALD_REQUEST_HTTP;
+    req.method = HK_SV("POST");
+    req.url = url;
+    req.headers = headers;
+    req.header_count = header_count;
+    req.body = HK_VIEW(b->p, b->len);
+    int32_t rc = h->set_request(ex, &req);
+    hk_buf_free(b);
+    if (rc != HERALD_OK) return hk_host_failure(h, ex, rc, "handing the request to the host");
+    return HERALD_OUTCOME_REQUEST;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Configuration
  * ------------------------------------------------------------------------------------------- */
@@ -636,6 +655,32 @@ static inline int hk_read_opt(const herald_host_api *h, const char *path, hk_ost
     if (st == HERALD_ERR_NOT_FOUND) return 0;
     if (st == HERALD_OK) return 1;
     return hk_read_fail(err, path, st);
+}
+
+/** 0, or -1 with a sentence in `err` (caller's, HK_ERR_BYTES) for the first of config_keys' `names` not in `known`; borrows all. */
+static inline int hk_check_setting_names(const char *names, size_t len, const char *const *known, size_t count,
+                                         const char *plugin, char *err) {
+    for (const char *name = names; name && name < names + len; name += strlen(name) + 1) {
+        size_t i = 0, n = strlen(name);
+        while (i < count && strcmp(name, known[i]) != 0) i++;
+        if (i < count) continue;
+        if (n <= 64 && hk_is_visible(HK_VIEW(name, n)))
+            return hk_fail(err, "setting '%s' is not a setting of the %s plugin", name, plugin);
+        return hk_fail(err, "the configuration has a setting the %s plugin does not know", plugin);
+    }
+    return 0;
+}
+
+/** Lists config_keys("") and refuses a non-object config, a failed read or an unknown name: 0 or -1 (sentence in `err`); borrows all, frees its list. */
+static inline int hk_check_known_settings(const herald_host_api *host, const char *const *known, size_t count,
+                                          const char *plugin, char *err) {
+    hk_ostr names = {0};
+    int32_t st = hk_cfg_read(host, 1, "", &names);
+    if (st == HERALD_ERR_INVALID_ARGUMENT) return hk_fail(err, "the configuration must be a JSON object");
+    if (st != HERALD_OK) return hk_read_fail(err, "", st);
+    int rc = hk_check_setting_names(names.p, names.len, known, count, plugin, err);
+    hk_ostr_free(&names, 0);
+    return rc;
 }
 
 /** 1 when `s` is printable ASCII without spaces (what a URL or secret may hold); borrows `s`. */
