@@ -40,12 +40,11 @@ import base64
 import hashlib
 import hmac
 import json
-import signal
-import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from mockserver import serve
 
 MAX_BODY = 20000
 SUCCESS = {"errcode": 0, "errmsg": "ok"}
@@ -232,8 +231,6 @@ def make_handler(args):
 
 
 def main():
-    # A parent that started us from a thread with SIGTERM blocked must still be able to stop us.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     parser = argparse.ArgumentParser()
     parser.add_argument("--token", default="test-token")
     parser.add_argument("--secret")
@@ -248,11 +245,7 @@ def main():
     args = parser.parse_args()
     if len(args.keyword) > 10:
         parser.error("DingTalk allows at most 10 keywords")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(args))
-    print(f"PORT {server.server_address[1]}", flush=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    sys.stdin.read()  # until the test process closes our stdin
-    server.shutdown()
+    serve(make_handler(args))
 
 
 if __name__ == "__main__":

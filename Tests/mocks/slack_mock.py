@@ -41,12 +41,12 @@ Flags:
 """
 import argparse
 import json
-import signal
 import sys
 import threading
 import time
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from mockserver import serve
 
 TEAM, BOT = "T00000000", "B00000000"
 MAX_BODY = 1 << 20
@@ -203,18 +203,12 @@ def make_handler(secret, rate_limit, blocks_text_limit):
 
 
 def main():
-    # A parent that started us from a thread with SIGTERM blocked must still be able to stop us.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     parser = argparse.ArgumentParser()
     parser.add_argument("--secret", default="XXXXXXXXXXXXXXXXXXXXXXXX")
     parser.add_argument("--rate-limit", type=int, default=0)
     parser.add_argument("--blocks-text-limit", type=int, default=13000)
     args = parser.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(args.secret, args.rate_limit, args.blocks_text_limit))
-    print(f"PORT {server.server_address[1]}", flush=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    sys.stdin.read()  # until the test process closes our stdin
-    server.shutdown()
+    serve(make_handler(args.secret, args.rate_limit, args.blocks_text_limit))
 
 
 if __name__ == "__main__":

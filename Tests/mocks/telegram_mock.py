@@ -43,12 +43,11 @@ Endpoints
 import argparse
 import json
 import re
-import signal
-import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from mockserver import serve
 
 MAX_TEXT = 4096
 ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "code", "pre",
@@ -401,8 +400,6 @@ def make_handler(args, chats):
 
 
 def main():
-    # A parent that started us from a thread with SIGTERM blocked must still be able to stop us.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     parser = argparse.ArgumentParser()
     parser.add_argument("--token", required=True)
     parser.add_argument("--chat", action="append", default=[])
@@ -420,11 +417,7 @@ def main():
     args.blocked = set(args.blocked)
     args.migrated = dict(m.split(":", 1) for m in args.migrated)
     fail_rules.extend(parse_fail(rule) for rule in args.fail)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(args, chats))
-    print(f"PORT {server.server_address[1]}", flush=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    sys.stdin.read()  # until the test process closes our stdin
-    server.shutdown()
+    serve(make_handler(args, chats))
 
 
 if __name__ == "__main__":

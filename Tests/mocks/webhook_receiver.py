@@ -12,12 +12,11 @@ Prints "PORT <n>" first; exits when stdin closes.
 """
 import argparse
 import json
-import signal
-import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from mockserver import serve
 
 received = []
 lock = threading.Lock()
@@ -77,16 +76,10 @@ def make_handler(secret):
 
 
 def main():
-    # A parent that started us from a thread with SIGTERM blocked must still be able to stop us.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     parser = argparse.ArgumentParser()
     parser.add_argument("--secret", required=True)
     args = parser.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(args.secret))
-    print(f"PORT {server.server_address[1]}", flush=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    sys.stdin.read()  # until the test process closes our stdin
-    server.shutdown()
+    serve(make_handler(args.secret))
 
 
 if __name__ == "__main__":

@@ -42,14 +42,13 @@ mentioned_mobile_list in a markdown message (WeCom ignores them there).
 """
 import argparse
 import json
-import signal
-import sys
 import threading
 import time
 import uuid
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+from mockserver import serve
 
 DOC_KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
 MARKDOWN_MAX = 4096
@@ -183,17 +182,11 @@ def make_handler(key, rate_limit):
 
 
 def main():
-    # A parent that started us from a thread with SIGTERM blocked must still be able to stop us.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     parser = argparse.ArgumentParser()
     parser.add_argument("--key", default=DOC_KEY)
     parser.add_argument("--rate-limit", type=int, default=20)
     args = parser.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(args.key, args.rate_limit))
-    print(f"PORT {server.server_address[1]}", flush=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    sys.stdin.read()  # until the test process closes our stdin
-    server.shutdown()
+    serve(make_handler(args.key, args.rate_limit))
 
 
 if __name__ == "__main__":

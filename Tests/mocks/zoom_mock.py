@@ -34,12 +34,11 @@ Endpoints
 import argparse
 import json
 import re
-import signal
-import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from mockserver import serve
 
 lock = threading.Lock()
 received = []
@@ -235,8 +234,6 @@ def make_handler(args):
 
 
 def main():
-    # A parent that started us from a thread with SIGTERM blocked must still be able to stop us.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     parser = argparse.ArgumentParser()
     parser.add_argument("--webhook-id", required=True)
     parser.add_argument("--token", required=True)
@@ -247,11 +244,7 @@ def main():
     for rule in args.fail:
         status, _, count = rule.partition(":")
         fail_rules.append([int(status), int(count or 1)])
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(args))
-    print(f"PORT {server.server_address[1]}", flush=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    sys.stdin.read()  # until the test process closes our stdin
-    server.shutdown()
+    serve(make_handler(args))
 
 
 if __name__ == "__main__":
