@@ -32,6 +32,12 @@ public struct HeraldConfig: Sendable {
         public var allowLoopback: Bool
         public var proxy: String?
         public var caFile: String?
+        /// A name under `templates:`; nil: the plugin's default template.
+        public var template: String?
+        /// Text every message through this integration must contain (a bot's custom keyword).
+        public var keyword: String?
+        /// Names under `mapping_tables:` for @mentions, in order; nil: all of them.
+        public var mentionTables: [String]?
         /// Where each settings path is in the file, for error messages.
         public var locations: [String: Location]
         public var index: Int
@@ -41,6 +47,8 @@ public struct HeraldConfig: Sendable {
     public var pluginDirectories: [String]
     public var storePath: String
     public var integrations: [Integration]
+    public var templates: [String: Template] = [:]
+    public var mappingTables: [MappingTable] = []
 
     public func integration(named name: String) -> Integration? { integrations.first { $0.name == name } }
 
@@ -54,7 +62,7 @@ public struct HeraldConfig: Sendable {
     }
 
     public static func parse(_ text: String, file: String, environment: [String: String]) throws(ConfigErrors) -> HeraldConfig {
-        var reader = Reader(file: file, environment: environment)
+        var reader = ConfigReader(file: file, environment: environment)
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -65,7 +73,7 @@ public struct HeraldConfig: Sendable {
         }
         let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
         var config = HeraldConfig(file: file, pluginDirectories: [], storePath: base + "/data/herald.sqlite", integrations: [])
-        guard let root, let top = reader.mapping(root, "", known: ["plugin_dirs", "store", "integrations"]) else {
+        guard let root, let top = reader.mapping(root, "", known: ["plugin_dirs", "store", "templates", "mapping_tables", "integrations"]) else {
             throw ConfigErrors(errors: reader.errors.isEmpty
                 ? [ConfigError(file: file, line: 0, column: 0, key: "", message: "is empty; see herald.example.yaml")] : reader.errors)
         }
@@ -77,6 +85,8 @@ public struct HeraldConfig: Sendable {
         if let store = top["store"], let members = reader.mapping(store, "store", known: ["path"]) {
             if let path = members["path"], let text = reader.string(path, "store.path") { config.storePath = resolve(text, against: base) }
         }
+        if let node = top["templates"] { config.templates = reader.templates(node) }
+        if let node = top["mapping_tables"] { config.mappingTables = reader.mappingTables(node) }
         if let list = top["integrations"] {
             var seen: [String: Int] = [:]
             for (i, node) in reader.sequence(list, "integrations").enumerated() {
@@ -116,6 +126,7 @@ public struct HeraldConfig: Sendable {
                 errors.append(ConfigError(file: file, line: at.line, column: at.column, key: "\(key).settings.\(violation.path)",
                                           message: violation.message))
             }
+            errors += renderingErrors(of: integration, plugin: plugin.descriptor)
         }
         return errors
     }
@@ -169,122 +180,11 @@ func coreSchemaValue(_ text: String) -> JSONValue? {
     return nil
 }
 
-/// Walks the YAML tree, collecting errors with their marks instead of stopping at the first.
-private struct Reader {
-    let file: String
-    let environment: [String: String]
-    var errors: [ConfigError] = []
-
-    init(file: String, environment: [String: String]) {
-        self.file = file
-        self.environment = environment
-    }
-
-    mutating func fail(_ node: Node, _ key: String, _ message: String) {
-        let mark = node.mark
-        errors.append(ConfigError(file: file, line: mark?.line ?? 0, column: mark?.column ?? 0, key: key, message: message))
-    }
-
-    func syntaxError(_ error: YamlError) -> ConfigError {
-        switch error {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
-            return ConfigError(file: file, line: mark.line, column: mark.column, key: "", message: "YAML syntax error: \(problem)")
-        default:
-            return ConfigError(file: file, line: 0, column: 0, key: "", message: "YAML error: \(error)")
-        }
-    }
-
-    /// A mapping's values, and its key nodes (where a missing child is reported).
-    struct Members {
-        var values: [String: Node] = [:]
-        var keys: [String: Node] = [:]
-        subscript(name: String) -> Node? { values[name] }
-    }
-
-    /// A mapping's members by key; unknown and duplicate keys are errors.
-    mutating func mapping(_ node: Node, _ key: String, known: [String]) -> Members? {
-        guard let mapping = node.mapping else {
-            fail(node, key, "must be a mapping (key: value)")
-            return nil
-        }
-        var members = Members()
-        for (k, v) in mapping {
-            let name = k.string ?? ""
-            let path = key.isEmpty ? name : "\(key).\(name)"
-            if !known.contains(name) {
-                fail(k, path, "unknown key '\(name)' (known: \(known.joined(separator: ", ")))")
-            } else if members[name] != nil {
-                fail(k, path, "appears twice")
-            } else {
-                members.values[name] = v
-                members.keys[name] = k
-            }
-        }
-        return members
-    }
-
-    mutating func sequence(_ node: Node, _ key: String) -> [Node] {
-        guard let sequence = node.sequence else {
-            fail(node, key, "must be a list")
-            return []
-        }
-        return Array(sequence)
-    }
-
-    /// A scalar string with `${ENV}` substituted.
-    mutating func string(_ node: Node, _ key: String) -> String? {
-        guard let scalar = node.scalar else {
-            fail(node, key, "must be a string")
-            return nil
-        }
-        var fromEnvironment = false
-        return substitute(scalar.string, node, key, &fromEnvironment)
-    }
-
-    mutating func strings(_ node: Node, _ key: String) -> [String] {
-        sequence(node, key).enumerated().compactMap { string($1, "\(key)[\($0)]") }
-    }
-
-    mutating func bool(_ node: Node, _ key: String) -> Bool? {
-        guard let value = node.bool else {
-            fail(node, key, "must be true or false")
-            return nil
-        }
-        return value
-    }
-
-    /// Replaces `${NAME}` with the environment's value; sets `fromEnvironment` when it did.
-    private mutating func substitute(_ text: String, _ node: Node, _ key: String, _ fromEnvironment: inout Bool) -> String? {
-        guard text.contains("${") else { return text }
-        var result = ""
-        var rest = Substring(text)
-        while let start = rest.range(of: "${") {
-            result += rest[..<start.lowerBound]
-            guard let end = rest[start.upperBound...].firstIndex(of: "}") else {
-                fail(node, key, "has '${' without a closing '}'")
-                return nil
-            }
-            let name = String(rest[start.upperBound..<end])
-            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
-                fail(node, key, "'${\(name)}' is not a valid environment variable reference")
-                return nil
-            }
-            guard let value = environment[name] else {
-                fail(node, key, "environment variable \(name) is not set")
-                return nil
-            }
-            result += value
-            fromEnvironment = true
-            rest = rest[rest.index(after: end)...]
-        }
-        return result + rest
-    }
-
+extension ConfigReader {
     mutating func integration(_ node: Node, index: Int, base: String) -> HeraldConfig.Integration? {
         let key = "integrations[\(index)]"
-        guard let members = mapping(node, key, known: ["name", "plugin", "settings", "egress", "proxy", "ca_file"]) else { return nil }
+        guard let members = mapping(node, key, known: ["name", "plugin", "settings", "egress", "proxy", "ca_file", "template", "keyword", "mention_tables"]) else { return nil }
         var locations: [String: HeraldConfig.Location] = [:]
-        func location(_ n: Node) -> HeraldConfig.Location { HeraldConfig.Location(line: n.mark?.line ?? 0, column: n.mark?.column ?? 0) }
 
         guard let nameNode = members["name"] else { fail(node, key, "needs a 'name'"); return nil }
         guard let name = string(nameNode, key + ".name") else { return nil }
@@ -330,34 +230,24 @@ private struct Reader {
             if !FileManager.default.fileExists(atPath: path) { fail(caNode, key + ".ca_file", "\(path) does not exist") }
             caFile = path
         }
+        var template: String?
+        if let node = members["template"] {
+            template = string(node, key + ".template")
+            locations["@template"] = location(node)
+        }
+        var keyword: String?
+        if let node = members["keyword"], let text = string(node, key + ".keyword") {
+            if text.isEmpty || text.contains(where: \.isNewline) { fail(node, key + ".keyword", "must be non-empty text on one line") }
+            keyword = text
+        }
+        var mentionTables: [String]?
+        if let node = members["mention_tables"] {
+            mentionTables = strings(node, key + ".mention_tables")
+            locations["@mention_tables"] = location(node)
+        }
         return HeraldConfig.Integration(name: name, plugin: plugin, settings: settings, environmentPaths: environmentPaths,
                                         allowHosts: allowHosts, allowLoopback: allowLoopback, proxy: proxy, caFile: caFile,
+                                        template: template, keyword: keyword, mentionTables: mentionTables,
                                         locations: locations, index: index)
-    }
-
-    /// YAML → JSON for plugin settings, remembering where each path was.
-    private mutating func json(_ node: Node, _ key: String, _ path: String, _ locations: inout [String: HeraldConfig.Location],
-                               _ environmentPaths: inout Set<String>) -> JSONValue? {
-        if !path.isEmpty { locations[path] = HeraldConfig.Location(line: node.mark?.line ?? 0, column: node.mark?.column ?? 0) }
-        let fullKey = path.isEmpty ? key : "\(key).\(path)"
-        switch node {
-        case .mapping(let mapping):
-            var members: [String: JSONValue] = [:]
-            for (k, v) in mapping {
-                guard let name = k.string else { fail(k, fullKey, "keys must be strings"); continue }
-                if members[name] != nil { fail(k, "\(fullKey).\(name)", "appears twice"); continue }
-                members[name] = json(v, key, path.isEmpty ? name : "\(path).\(name)", &locations, &environmentPaths)
-            }
-            return .object(members)
-        case .sequence(let sequence):
-            return .array(sequence.enumerated().compactMap { json($1, key, "\(path)[\($0)]", &locations, &environmentPaths) })
-        case .scalar(let scalar):
-            // Only plain scalars are typed, by the YAML 1.2 core schema; quoted ones are strings.
-            if scalar.style == .plain, let typed = coreSchemaValue(scalar.string) { return typed }
-            var fromEnvironment = false
-            let text = substitute(scalar.string, node, fullKey, &fromEnvironment)
-            if fromEnvironment { environmentPaths.insert(path) }
-            return text.map(JSONValue.string)
-        }
     }
 }

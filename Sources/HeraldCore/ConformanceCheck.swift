@@ -92,10 +92,42 @@ public struct ConformanceCheck {
         guard let (message, request) = firstRequest else { return }
 
         // on_response: classification
+        let phase = onPhase  // not self: the checks below mutate self while calling this
         func respond(_ status: Int32, _ headers: [HeaderField] = [], _ body: String) -> DeliveryStep {
-            onPhase("on_response (\(status))")
+            phase("on_response (\(status))")
             return instance.onResponse(message, PluginResponse(status: status, headers: headers, body: Array(body.utf8), tag: request.tag))
         }
+        if request.kind == .smtp {
+            checkSMTPAnswers(respond)
+        } else {
+            checkHTTPAnswers(respond)
+        }
+        var garbage = [UInt8](repeating: 0, count: 300)
+        for i in garbage.indices { garbage[i] = UInt8((i * 151 + 17) % 256) }
+        for (label, status, body) in [("status 999", Int32(999), garbage), ("status 0", Int32(0), []), ("3xx", Int32(302), garbage)] {
+            onPhase("on_response (\(label))")
+            switch instance.onResponse(message, PluginResponse(status: status, body: body, tag: request.tag)) {
+            case .delivered: fail("on_response (garbage, \(label)) reports delivered")
+            default: pass("on_response (garbage, \(label)) is not reported as delivered")
+            }
+        }
+        onPhase("on_response (200 with garbage)")
+        _ = instance.onResponse(message, PluginResponse(status: 200, body: garbage, tag: request.tag, bodyTruncated: true))
+        pass("on_response survives a 200 with a truncated binary body")
+
+        if d.hasParseCallback {
+            onPhase("parse_callback")
+            let forged = instance.parseCallback(InboundRequest(method: "POST", path: "/", headers: [HeaderField("Content-Type", "application/json")],
+                                                               body: Array(#"{"action":"acknowledge","incident_id":"forged"}"#.utf8)))
+            check(!forged.authentic || forged.actions.isEmpty, forged.authentic && !forged.actions.isEmpty
+                ? "parse_callback accepted an unsigned, forged callback and returned actions"
+                : "parse_callback refuses an unsigned, forged callback")
+        }
+    }
+
+    typealias Respond = (_ status: Int32, _ headers: [HeaderField], _ body: String) -> DeliveryStep
+
+    private mutating func checkHTTPAnswers(_ respond: Respond) {
         let successes: [(Int32, String)] = [(200, ""), (200, "ok"), (200, #"{"ok":true}"#), (200, #"{"code":0,"msg":"success"}"#),
                                             (200, #"{"errcode":0,"errmsg":"ok"}"#), (200, #"{"StatusCode":0}"#), (202, ""), (204, "")]
         let accepted = successes.filter { status, body in
@@ -122,26 +154,26 @@ public struct ConformanceCheck {
             default: pass("on_response (\(status)) is not reported as delivered")
             }
         }
-        var garbage = [UInt8](repeating: 0, count: 300)
-        for i in garbage.indices { garbage[i] = UInt8((i * 151 + 17) % 256) }
-        for (label, status, body) in [("status 999", Int32(999), garbage), ("status 0", Int32(0), []), ("3xx", Int32(302), garbage)] {
-            onPhase("on_response (\(label))")
-            switch instance.onResponse(message, PluginResponse(status: status, body: body, tag: request.tag)) {
-            case .delivered: fail("on_response (garbage, \(label)) reports delivered")
-            default: pass("on_response (garbage, \(label)) is not reported as delivered")
+    }
+
+    /// SMTP answers: the status is the verdict's reply code and the body its reply line; the
+    /// headers pair each envelope recipient with its RCPT TO reply.
+    private mutating func checkSMTPAnswers(_ respond: Respond) {
+        switch respond(250, [HeaderField("<a@conformance.invalid>", "250 2.1.5 Ok")], "250 2.0.0 Ok: queued as 4F2A1") {
+        case .delivered, .request: pass("on_response reports success for 250 (queued)")
+        case let other: fail("on_response must report success for 250 (queued), got \(other)")
+        }
+        for (status, line) in [(Int32(421), "421 4.3.2 Service not available"), (451, "451 4.3.0 Try again later"), (452, "452 4.3.1 Insufficient system storage")] {
+            switch respond(status, [], line) {
+            case .retry: pass("on_response (\(status)) asks to retry")
+            case let other: fail("on_response (\(status)) must retry, got \(other)")
             }
         }
-        onPhase("on_response (200 with garbage)")
-        _ = instance.onResponse(message, PluginResponse(status: 200, body: garbage, tag: request.tag, bodyTruncated: true))
-        pass("on_response survives a 200 with a truncated binary body")
-
-        if d.hasParseCallback {
-            onPhase("parse_callback")
-            let forged = instance.parseCallback(InboundRequest(method: "POST", path: "/", headers: [HeaderField("Content-Type", "application/json")],
-                                                               body: Array(#"{"action":"acknowledge","incident_id":"forged"}"#.utf8)))
-            check(!forged.authentic || forged.actions.isEmpty, forged.authentic && !forged.actions.isEmpty
-                ? "parse_callback accepted an unsigned, forged callback and returned actions"
-                : "parse_callback refuses an unsigned, forged callback")
+        for (status, line) in [(Int32(535), "535 5.7.8 Authentication credentials invalid"), (550, "550 5.1.1 No such user"), (554, "554 5.7.1 Rejected")] {
+            switch respond(status, [], line) {
+            case .failed: pass("on_response (\(status)) fails permanently")
+            case let other: fail("on_response (\(status)) must fail permanently, got \(other)")
+            }
         }
     }
 

@@ -23,6 +23,8 @@ public struct ExchangeRecord: Sendable {
 public struct DeliveryResult: Sendable {
     public var outcome: DeliveryOutcome
     public var exchanges: [ExchangeRecord]
+    /// What rendering noted (template error, truncation, unresolved mentions).
+    public var notes: [String] = []
 }
 
 /// Runs the sans-I/O loop: the plugin describes a request, the engine performs it, the plugin
@@ -37,6 +39,16 @@ public struct Deliverer: Sendable {
     public init(engine: TransferEngine, logger: Logger = Logger(label: "herald.delivery")) {
         self.engine = engine
         self.logger = logger
+    }
+
+    /// Delivers a composed message; its notes go on the result, and a template error is logged.
+    public func deliver(_ composed: ComposedMessage, through integration: Integration) async -> DeliveryResult {
+        for note in composed.notes where note.hasPrefix("template error") {
+            logger.warning("\(note)", metadata: ["integration": "\(integration.name)"])
+        }
+        var result = await deliver(composed.message, through: integration)
+        result.notes = composed.notes
+        return result
     }
 
     public func deliver(_ message: OutgoingMessage, through integration: Integration) async -> DeliveryResult {
@@ -101,9 +113,20 @@ public struct Deliverer: Sendable {
             .smtp(url: request.url, mailFrom: request.mailFrom, recipients: request.recipients, payload: request.body, timeoutMilliseconds: timeout)
         }
         let target = Self.redacted(request.url)
+        var options = integration.options
+        if request.kind == .smtp {
+            // The plugin holds the SMTP settings (its config): credentials, mechanism, and
+            // whether the operator allowed plain text; the integration holds CA file and proxy.
+            if let user = request.smtpUsername {
+                options.username = user
+                options.password = request.smtpPassword
+            }
+            if let loginOptions = request.smtpLoginOptions { options.loginOptions = loginOptions }
+            if request.smtpAllowPlaintext { options.requireTLSForSMTP = false }
+        }
         let started = ContinuousClock.now
         do {
-            let response = try await engine.perform(transfer, options: integration.options)
+            let response = try await engine.perform(transfer, options: options)
             exchanges.append(ExchangeRecord(target: target, status: response.status, seconds: response.totalSeconds, error: nil))
             logger.debug("response", metadata: ["integration": "\(integration.name)", "target": "\(target)", "status": "\(response.status)"])
             return .success(PluginResponse(status: Int32(clamping: response.status), headers: response.headers.map { HeaderField($0.name, $0.value) },

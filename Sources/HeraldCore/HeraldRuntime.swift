@@ -30,7 +30,13 @@ public final class HeraldRuntime: Sendable {
                 let instance = try PluginInstance.create(plugin: plugin, name: entry.name, config: entry.settings, environment: environment)
                 let options = TransferOptions(egress: Integration.egressPolicy(for: entry, plugin: plugin.descriptor),
                                               proxy: entry.proxy, caFile: entry.caFile)
-                integrations[entry.name] = Integration(name: entry.name, instance: instance, options: options)
+                let renderer = Renderer(descriptor: plugin.descriptor, template: config.templateBody(for: entry, plugin: plugin.descriptor),
+                                        keyword: entry.keyword)
+                if let error = renderer.templateError {
+                    logger.error("template refused; the plugin's default is used", metadata: ["integration": "\(entry.name)", "error": "\(error.message)"])
+                }
+                integrations[entry.name] = Integration(name: entry.name, instance: instance, options: options, renderer: renderer,
+                                                       mentionTables: config.mentionTables(for: entry))
             } catch {
                 problems.append(error.message)
             }

@@ -18,9 +18,13 @@ public struct PluginManifest: Sendable, Codable, Equatable {
     public var channelKind: String
     public var license: String?
     public var description: String?
+    /// The `id_kind`s the plugin can @mention ("jid", "user_id", "mobile"...): which mapping
+    /// tables and fallbacks the core uses to resolve mentions for it. Empty: no mentions.
+    public var mentionIDKinds: [String]
 
     enum CodingKeys: String, CodingKey {
         case id, name, version, library, license, description
+        case mentionIDKinds = "mention_id_kinds"
         case abiMajor = "abi_major"
         case channelKind = "channel_kind"
     }
@@ -42,6 +46,7 @@ public struct PluginManifest: Sendable, Codable, Equatable {
         channelKind = try c.decode(String.self, forKey: .channelKind)
         license = try c.decodeIfPresent(String.self, forKey: .license)
         description = try c.decodeIfPresent(String.self, forKey: .description)
+        mentionIDKinds = try c.decodeIfPresent([String].self, forKey: .mentionIDKinds) ?? []
     }
 
     /// Reads and checks one manifest file.

@@ -12,6 +12,12 @@ extension Herald {
         @Option(help: "The message body.") var body: String = ""
         @Option(help: "critical, warning or info.") var severity: String = "info"
         @Option(help: "Destination within the integration (chat id, phone, email), if the plugin takes one.") var recipient: String = ""
+        @Option(help: "A person to @mention, as 'name,email,phone' (repeatable); resolved through the mapping tables.") var mention: [String] = []
+
+        static func member(_ text: String) -> Member {
+            let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            return Member(name: parts[0], email: parts.count > 1 ? parts[1] : "", phone: parts.count > 2 ? parts[2] : "")
+        }
 
         func validate() throws {
             guard Severity(name: severity) != nil else { throw ValidationError("--severity must be critical, warning or info") }
@@ -29,17 +35,15 @@ extension Herald {
             let id = UUID().uuidString.lowercased()
             let snapshot = IncidentSnapshot(id: "test-\(id.prefix(8))", title: title, description: body, severity: Severity(name: severity)!,
                                             event: .test, startedAt: Date())
-            let renderer = Renderer(descriptor: target.plugin.descriptor, template: nil)
-            if let problem = renderer.templateError { warn("template problem, using the built-in template: \(problem)") }
-            var message: OutgoingMessage
+            let composed: ComposedMessage
             do {
-                message = try renderer.message(for: snapshot, idempotencyKey: "cli-\(id)").0
+                composed = try target.compose(snapshot, mentioning: mention.map(Self.member), recipient: recipient, idempotencyKey: "cli-\(id)")
             } catch {
                 throw CLIError("cannot render the message: \(error.message)")
             }
-            message.recipient = recipient
+            composed.notes.forEach { warn($0) }
             let started = ContinuousClock.now
-            let result = await runtime.deliverer.deliver(message, through: target)
+            let result = await runtime.deliverer.deliver(composed, through: target)
             let elapsed = started.duration(to: .now).components
             let ms = elapsed.seconds * 1000 + elapsed.attoseconds / 1_000_000_000_000_000
             switch result.outcome {

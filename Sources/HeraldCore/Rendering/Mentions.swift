@@ -69,7 +69,7 @@ public enum MentionResolver {
 
     static func key(_ member: Member, _ key: MappingTable.Key) -> String {
         switch key {
-        case .email: member.email
+        case .email: member.email.lowercased()
         case .phone: member.phone
         case .name: member.name
         }

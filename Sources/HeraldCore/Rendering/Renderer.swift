@@ -174,7 +174,9 @@ public struct Renderer: Sendable {
         case .transformAppliedToInheritanceSection, .illegalTokenInsideInheritSection, .textInsideInheritSection:
             "template inheritance is used incorrectly"
         case .invalidConfigVariableSyntax, .unrecognisedConfigVariable: "a pragma is malformed"
-        default: "\(error)"
+        default:
+            // swift-mustache says "overflow" when the text ends inside a tag.
+            "\(error)" == "overflow" ? "a tag is not closed with '}}'" : "\(error)"
         }
     }
 
