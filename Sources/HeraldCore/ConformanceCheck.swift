@@ -129,7 +129,8 @@ public struct ConformanceCheck {
 
     private mutating func checkHTTPAnswers(_ respond: Respond) {
         let successes: [(Int32, String)] = [(200, ""), (200, "ok"), (200, #"{"ok":true}"#), (200, #"{"code":0,"msg":"success"}"#),
-                                            (200, #"{"errcode":0,"errmsg":"ok"}"#), (200, #"{"StatusCode":0}"#), (202, ""), (204, "")]
+                                            (200, #"{"errcode":0,"errmsg":"ok"}"#), (200, #"{"StatusCode":0}"#), (202, ""), (204, ""),
+                                            (200, #"{"Code":"OK","Message":"OK","RequestId":"0"}"#)]
         let accepted = successes.filter { status, body in
             switch respond(status, [], body) {
             case .delivered, .request: true
