@@ -412,6 +412,9 @@ done:
 
 static const char config_schema[] =
     "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"secret_id\",\"secret_key\",\"sdk_app_id\",\"template_id\"],"
+    "\"examples\":[{\"secret_id\":\"AKIDexampleexampleexample\",\"secret_key\":\"exampleSecretKeyexampleSecretKey\",\"sdk_app_id\":\"1400006666\","
+    "\"sign_name\":\"Herald\",\"template_id\":\"449739\",\"template_params\":[\"title\",\"severity\",\"incident_number\"],"
+    "\"phone_numbers\":[\"+8613800000000\"]}],"
     "\"properties\":{"
     "\"secret_id\":{\"type\":\"string\",\"minLength\":8,\"maxLength\":128,\"pattern\":\"^[!-~]+$\",\"title\":\"SecretId\","
     "\"description\":\"SecretId of a CAM API key allowed to call sms:SendSms.\",\"examples\":[\"AKIDexampleexampleexample\"]},"

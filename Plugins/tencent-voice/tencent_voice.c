@@ -465,6 +465,9 @@ static int32_t voice_parse_callback(void *inst, const herald_inbound *req, heral
 
 static const char config_schema[] =
     "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"secret_id\",\"secret_key\",\"voice_sdk_app_id\",\"template_id\"],"
+    "\"examples\":[{\"secret_id\":\"AKIDexampleexampleexample\",\"secret_key\":\"exampleSecretKeyexampleSecretKey\",\"voice_sdk_app_id\":\"1400000000\","
+    "\"template_id\":\"1234\",\"template_params\":[\"title\",\"incident_number\"],\"phone_numbers\":[\"+8613800000000\"],"
+    "\"callback_token\":\"0123456789abcdef0123456789abcdef\"}],"
     "\"properties\":{"
     "\"secret_id\":{\"type\":\"string\",\"minLength\":8,\"maxLength\":128,\"pattern\":\"^[!-~]+$\",\"title\":\"SecretId\","
     "\"description\":\"SecretId of a CAM API key allowed to call vms:SendTtsVoice.\",\"examples\":[\"AKIDexampleexampleexample\"]},"
