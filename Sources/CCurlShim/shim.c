@@ -34,6 +34,20 @@ CURLcode herald_curl_set_write_function(CURL *handle, curl_write_callback callba
     return rc != CURLE_OK ? rc : curl_easy_setopt(handle, CURLOPT_WRITEDATA, userdata);
 }
 
+CURLcode herald_curl_set_debug_function(CURL *handle, curl_debug_callback callback, void *userdata) {
+    CURLcode rc = curl_easy_setopt(handle, CURLOPT_DEBUGFUNCTION, callback);
+    if (rc == CURLE_OK) rc = curl_easy_setopt(handle, CURLOPT_DEBUGDATA, userdata);
+    return rc != CURLE_OK ? rc : curl_easy_setopt(handle, CURLOPT_VERBOSE, 1L);
+}
+
+CURLcode herald_curl_smtp_allow_rcpt_fails(CURL *handle) {
+#if LIBCURL_VERSION_NUM >= 0x080200
+    return curl_easy_setopt(handle, CURLOPT_MAIL_RCPT_ALLOWFAILS, 1L);
+#else
+    return curl_easy_setopt(handle, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
+#endif
+}
+
 CURLcode herald_curl_set_header_function(CURL *handle, curl_write_callback callback, void *userdata) {
     CURLcode rc = curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, callback);
     return rc != CURLE_OK ? rc : curl_easy_setopt(handle, CURLOPT_HEADERDATA, userdata);

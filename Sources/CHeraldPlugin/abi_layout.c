@@ -48,7 +48,7 @@ PIN_FIELD(herald_message, closed_at_ms, 168)
 PIN_FIELD(herald_message, alert_count, 176)
 PIN_FIELD(herald_message, reserved1, 180)
 PIN_FIELD(herald_message, extra_json, 184)
-PIN_SIZE(herald_request, 120, 8)
+PIN_SIZE(herald_request, 176, 8)
 PIN_FIELD(herald_request, struct_size, 0)
 PIN_FIELD(herald_request, kind, 4)
 PIN_FIELD(herald_request, method, 8)
@@ -62,6 +62,11 @@ PIN_FIELD(herald_request, mail_from, 80)
 PIN_FIELD(herald_request, recipients, 96)
 PIN_FIELD(herald_request, recipient_count, 104)
 PIN_FIELD(herald_request, tag, 112)
+PIN_FIELD(herald_request, smtp_username, 120)
+PIN_FIELD(herald_request, smtp_password, 136)
+PIN_FIELD(herald_request, smtp_login_options, 152)
+PIN_FIELD(herald_request, smtp_flags, 168)
+PIN_FIELD(herald_request, reserved1, 172)
 PIN_SIZE(herald_response, 56, 8)
 PIN_FIELD(herald_response, struct_size, 0)
 PIN_FIELD(herald_response, status, 4)
@@ -197,7 +202,7 @@ const char *herald_abi_layout_table(void) {
         "herald_message.alert_count 176\n"
         "herald_message.reserved1 180\n"
         "herald_message.extra_json 184\n"
-        "herald_request 120 8\n"
+        "herald_request 176 8\n"
         "herald_request.struct_size 0\n"
         "herald_request.kind 4\n"
         "herald_request.method 8\n"
@@ -211,6 +216,11 @@ const char *herald_abi_layout_table(void) {
         "herald_request.recipients 96\n"
         "herald_request.recipient_count 104\n"
         "herald_request.tag 112\n"
+        "herald_request.smtp_username 120\n"
+        "herald_request.smtp_password 136\n"
+        "herald_request.smtp_login_options 152\n"
+        "herald_request.smtp_flags 168\n"
+        "herald_request.reserved1 172\n"
         "herald_response 56 8\n"
         "herald_response.struct_size 0\n"
         "herald_response.status 4\n"

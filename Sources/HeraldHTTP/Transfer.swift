@@ -68,6 +68,9 @@ public struct TransferOptions: Sendable {
     public var username: String?
     /// Password for `username`. Never logged or included in errors.
     public var password: String?
+    /// SMTP: libcurl login options choosing the AUTH mechanism ("AUTH=PLAIN", "AUTH=LOGIN");
+    /// `nil` = the best mechanism the server offers.
+    public var loginOptions: String?
     /// For `smtp://`: require STARTTLS (fail with `.tlsFailed` when the server does not offer it).
     /// When false, STARTTLS is still used if offered. `smtps://` is always TLS.
     public var requireTLSForSMTP: Bool
@@ -105,6 +108,7 @@ extension TransferOptions: CustomStringConvertible {
         if let caFile { parts.append("caFile: \(caFile)") }
         if let username { parts.append("username: \(username)") }
         if password != nil { parts.append("password: <redacted>") }
+        if let loginOptions { parts.append("loginOptions: \(loginOptions)") }
         parts.append("requireTLSForSMTP: \(requireTLSForSMTP)")
         parts.append("maxResponseBytes: \(maxResponseBytes)")
         return "TransferOptions(\(parts.joined(separator: ", ")))"
@@ -116,7 +120,9 @@ public struct TransferResponse: Sendable {
     /// HTTP status, or the last SMTP reply code.
     public var status: Int
     /// Header fields of the final response (earlier 1xx / proxy CONNECT responses are dropped).
-    /// Empty for SMTP.
+    /// SMTP: one field per envelope recipient that got an answer to its RCPT TO, in order:
+    /// name = the recipient as the request gave it, value = the server's reply line. Refused
+    /// recipients do not stop the submission, so a 250 may come with some of them refused.
     public var headers: [HTTPHeader]
     /// HTTP: the (decoded) body, at most `maxResponseBytes`. SMTP: the server's last reply line,
     /// e.g. `250 2.0.0 Ok: queued as 4F2A1` (or libcurl's detail when the server refused).

@@ -63,6 +63,12 @@ final class TransferContext: @unchecked Sendable {
     /// SMTP: the last final reply line seen for each reply code. After a refusal libcurl still
     /// sends QUIT, so the very last line is often "221 bye", not the verdict.
     var replyLines: [Int: String] = [:]
+    /// SMTP: the envelope recipients, and the reply each got to its RCPT TO (nil = not asked).
+    let recipients: [String]
+    var recipientReplies: [String?] = []
+    /// Index of the recipient whose RCPT TO was sent and whose reply is still to come.
+    var awaitingRecipient: Int?
+    var recipientsAsked = 0
     var deniedAddress: String?
 
     init(request: TransferRequest, options: TransferOptions) throws(EngineError) {
@@ -86,6 +92,7 @@ final class TransferContext: @unchecked Sendable {
             }
             kind = .http(method: method)
             mailFrom = nil
+            recipients = []
             let upper = method.uppercased()
             let hasBody = request.bodyCount > 0
             sendsBody = hasBody || upper == "POST" || upper == "PUT" || upper == "PATCH"
@@ -110,6 +117,8 @@ final class TransferContext: @unchecked Sendable {
             }
             kind = .smtp
             mailFrom = from
+            self.recipients = recipients
+            recipientReplies = Array(repeating: nil, count: recipients.count)
             sendsBody = false
             httpMethodSetup = .post
         }
@@ -246,7 +255,26 @@ final class TransferContext: @unchecked Sendable {
         if bytes.count >= 3, bytes[0..<3].allSatisfy({ (0x30...0x39).contains($0) }), bytes.count == 3 || bytes[3] == 0x20,
            let code = Int(String(decoding: bytes[0..<3], as: UTF8.self)) {
             replyLines[code] = line
+            if let index = awaitingRecipient {
+                recipientReplies[index] = line
+                awaitingRecipient = nil
+            }
         }
+    }
+
+    /// Sees each command libcurl sends (debug callback, SMTP only): the reply that follows the
+    /// n-th RCPT TO belongs to the n-th recipient (libcurl sends them in order, one at a time).
+    func sentCommand(_ data: UnsafeRawBufferPointer) {
+        let prefix = "RCPT TO:".utf8
+        guard data.count >= prefix.count, zip(data, prefix).allSatisfy({ ($0 & 0xDF) == ($1 & 0xDF) || $0 == $1 }),
+              recipientsAsked < recipients.count else { return }
+        awaitingRecipient = recipientsAsked
+        recipientsAsked += 1
+    }
+
+    /// SMTP: the per-recipient replies as response header fields.
+    func recipientFields() -> [HTTPHeader] {
+        zip(recipients, recipientReplies).compactMap { recipient, reply in reply.map { HTTPHeader(name: recipient, value: $0) } }
     }
 
     /// The header fields of the final response, in order (caller side, after the transfer).
@@ -330,7 +358,7 @@ final class TransferContext: @unchecked Sendable {
 
         func response(body: [UInt8]) -> TransferResponse {
             TransferResponse(
-                status: status, headers: isSMTP ? [] : parsedHeaders(), body: body,
+                status: status, headers: isSMTP ? recipientFields() : parsedHeaders(), body: body,
                 bodyTruncated: bodyTruncated, httpVersion: version,
                 totalSeconds: Double(totalMicroseconds) / 1_000_000, connectionReused: connects == 0)
         }

@@ -408,6 +408,15 @@ final class EngineLoop {
             set(herald_curl_setopt_str(handle, CURLOPT_MAIL_FROM, context.mailFrom ?? ""))
             set(herald_curl_setopt_slist(handle, CURLOPT_MAIL_RCPT, context.recipientList))
             set(herald_curl_setopt_long(handle, CURLOPT_USE_SSL, Int(tls.rawValue)))
+            if let loginOptions = options.loginOptions { set(herald_curl_setopt_str(handle, CURLOPT_LOGIN_OPTIONS, loginOptions)) }
+            // Refused recipients do not stop the others; each one's reply is reported.
+            set(herald_curl_smtp_allow_rcpt_fails(handle))
+            set(herald_curl_set_debug_function(handle, { _, type, data, size, userdata in
+                guard type == CURLINFO_HEADER_OUT, let data else { return 0 }
+                let context = Unmanaged<TransferContext>.fromOpaque(userdata!).takeUnretainedValue()
+                context.sentCommand(UnsafeRawBufferPointer(start: data, count: size))
+                return 0
+            }, me))
             set(herald_curl_setopt_long(handle, CURLOPT_UPLOAD, 1))
             set(herald_curl_setopt_off_t(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(context.payloadCount)))
             set(herald_curl_set_read_function(handle, { buffer, size, count, userdata in

@@ -64,8 +64,33 @@ extension herald_request {
             }
             mailFrom = from
         }
-        return .success(PluginRequest(kind: kind, method: method, url: url, headers: fields, body: body.bytes,
-                                      timeoutMilliseconds: timeout_ms, mailFrom: mailFrom, recipients: recipients, tag: tag))
+        var request = PluginRequest(kind: kind, method: method, url: url, headers: fields, body: body.bytes,
+                                    timeoutMilliseconds: timeout_ms, mailFrom: mailFrom, recipients: recipients, tag: tag)
+        // Fields appended after ABI 1.0: read only when the plugin's struct has them.
+        let extended = MemoryLayout<herald_request>.offset(of: \herald_request.reserved1)! + 4
+        if kind == .smtp, Int(struct_size) >= extended {
+            func text(_ view: herald_str, _ what: String) -> Result<String?, RequestProblem> {
+                guard view.len > 0 else { return .success(nil) }
+                guard let s = view.validatedString, !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f }) else {
+                    return .failure(.init("SMTP \(what) is not UTF-8 or contains control characters"))
+                }
+                return .success(s)
+            }
+            switch (text(smtp_username, "user name"), text(smtp_password, "password"), text(smtp_login_options, "login options")) {
+            case (.success(let user), .success(let password), .success(let options)):
+                guard user != nil || password == nil else { return .failure(.init("SMTP request has a password but no user name")) }
+                request.smtpUsername = user
+                request.smtpPassword = user == nil ? nil : (password ?? "")
+                request.smtpLoginOptions = options
+            case (.failure(let problem), _, _), (_, .failure(let problem), _), (_, _, .failure(let problem)):
+                return .failure(problem)
+            }
+            guard smtp_flags & ~PluginRequest.smtpAllowPlaintextFlag == 0 else {
+                return .failure(.init("SMTP request has unknown smtp_flags bits 0x\(String(smtp_flags, radix: 16))"))
+            }
+            request.smtpAllowPlaintext = smtp_flags & PluginRequest.smtpAllowPlaintextFlag != 0
+        }
+        return .success(request)
     }
 
     private var recipients_ptr: UnsafePointer<herald_str>? { recipients }

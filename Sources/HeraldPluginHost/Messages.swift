@@ -95,6 +95,29 @@ public struct PluginRequest: Sendable, Equatable {
     public var mailFrom: String
     public var recipients: [String]
     public var tag: UInt64
+    /// SMTP AUTH credentials and libcurl login options ("AUTH=PLAIN"); nil when not given.
+    public var smtpUsername: String? = nil
+    public var smtpPassword: String? = nil
+    public var smtpLoginOptions: String? = nil
+    /// `HERALD_REQUEST_SMTP_ALLOW_PLAINTEXT`: STARTTLS is used when offered but not required.
+    public var smtpAllowPlaintext: Bool = false
+}
+
+extension PluginRequest: CustomStringConvertible {
+    /// HERALD_REQUEST_SMTP_ALLOW_PLAINTEXT (plugin.h).
+    static let smtpAllowPlaintextFlag: UInt32 = 1
+
+    /// Kind and host only: never the password, the URL's user info, path or query.
+    public var description: String {
+        var authority = Substring(url)
+        if let range = url.range(of: "://") { authority = url[range.upperBound...] }
+        authority = authority.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        switch kind {
+        case .http: return "\(method) \(authority) (\(body.count) bytes)"
+        case .smtp: return "SMTP \(authority) (\(recipients.count) recipients, \(body.count) bytes\(smtpUsername != nil ? ", AUTH" : ""))"
+        }
+    }
 }
 
 /// A response handed to `on_response` (`herald_response`).

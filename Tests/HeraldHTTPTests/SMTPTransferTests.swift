@@ -33,7 +33,7 @@ struct SMTPTransferTests {
                 #expect(response.status == 250)
                 #expect(String(decoding: response.body, as: UTF8.self).hasPrefix("250 2.0.0 Ok: queued as Q"))
                 #expect(response.httpVersion == 0)
-                #expect(response.headers.isEmpty)
+                #expect(response.headers.map(\.name) == ["<oncall@example.com>", "ops@example.com"])
             }
         }
     }
@@ -45,6 +45,20 @@ struct SMTPTransferTests {
                 let response = try await engine.perform(submission(sink, to: ["<reject@example.com>"]), options: plaintextOptions())
                 #expect(response.status == 550)
                 #expect(String(decoding: response.body, as: UTF8.self) == "550 5.1.1 mailbox unavailable")
+            }
+        }
+    }
+
+    @Test("refused recipients do not stop the others; each recipient's RCPT reply is reported")
+    func partialRejection() async throws {
+        try await withSink(["--smtp"]) { sink in
+            try await withEngine { engine in
+                let recipients = ["<oncall@example.com>", "<reject@example.com>", "ops@example.com"]
+                let response = try await engine.perform(submission(sink, to: recipients), options: plaintextOptions())
+                #expect(response.status == 250)
+                #expect(response.headers.map(\.name) == recipients)
+                #expect(response.headers.map { $0.value.prefix(3) } == ["250", "550", "250"])
+                #expect(response.headers[1].value == "550 5.1.1 mailbox unavailable")
             }
         }
     }

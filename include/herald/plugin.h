@@ -311,11 +311,36 @@ typedef struct herald_request {
     size_t recipient_count;
     /** Echoed back in `herald_response.tag`: lets a plugin tell the steps of a flow apart. */
     uint64_t tag;
+    /*
+     * Appended after ABI 1.0's `tag` (a host reads them only when `struct_size` covers them;
+     * a plugin that leaves them zero gets the 1.0 behaviour). SMTP only; ignored for HTTP.
+     */
+    /** SMTP AUTH user name; empty = no AUTH. The host never logs it with the password. */
+    herald_str smtp_username;
+    /** SMTP AUTH password (with `smtp_username`). A secret: the host never logs or echoes it. */
+    herald_str smtp_password;
+    /** libcurl login options, e.g. "AUTH=PLAIN" or "AUTH=LOGIN"; empty = the best mechanism offered. */
+    herald_str smtp_login_options;
+    /** HERALD_REQUEST_SMTP_* bits. */
+    uint32_t smtp_flags;
+    uint32_t reserved1;
 } herald_request;
+
+/**
+ * `herald_request.smtp_flags`: for an smtp:// URL, use STARTTLS when the server offers it but
+ * send in clear text when it does not. Without it the host requires STARTTLS (smtps:// is always
+ * TLS). Only for an operator who allowed plain text explicitly (a local relay).
+ */
+#define HERALD_REQUEST_SMTP_ALLOW_PLAINTEXT (UINT32_C(1) << 0)
 
 /**
  * The response to a request. BORROWED for the duration of `on_response`. Transport failures
  * (DNS, connect, TLS, timeout) never reach the plugin: the host retries those itself.
+ * SMTP: `status` is the verdict's reply code (250 once the message was accepted; the refusing
+ * reply, e.g. 535 or 550, otherwise), `body` that reply line, and `headers` hold one pair per
+ * envelope recipient that got an answer to its RCPT TO, in order: name = the recipient as the
+ * request gave it, value = the server's reply line ("550 5.1.1 no such user"). The host keeps
+ * going past refused recipients, so a 250 may come with some recipients refused.
  * Header names keep the case the server sent (compare them case-insensitively); a repeated
  * header arrives as separate pairs, in order. When the plugin returns HERALD_OUTCOME_RETRY
  * without calling `set_retry_after`, the host honours a `Retry-After` header itself.

@@ -49,6 +49,13 @@ CURLcode herald_curl_set_opensocket_function(CURL *handle, curl_opensocket_callb
 /// CURLOPT_PREREQFUNCTION + CURLOPT_PREREQDATA (libcurl >= 7.80.0).
 CURLcode herald_curl_set_prereq_function(CURL *handle, curl_prereq_callback callback, void *clientp);
 
+/// CURLOPT_DEBUGFUNCTION + CURLOPT_DEBUGDATA + CURLOPT_VERBOSE 1 (libcurl calls a debug
+/// function only in verbose mode; with one set, nothing is written to stderr).
+CURLcode herald_curl_set_debug_function(CURL *handle, curl_debug_callback callback, void *userdata);
+/// SMTP: go on past refused RCPT TO commands and send to the accepted recipients
+/// (CURLOPT_MAIL_RCPT_ALLOWFAILS, spelled ALLLOWFAILS before libcurl 8.2.0).
+CURLcode herald_curl_smtp_allow_rcpt_fails(CURL *handle);
+
 // MARK: multi options
 
 /// For multi options whose argument is a `long`.
