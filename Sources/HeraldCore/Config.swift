@@ -38,6 +38,11 @@ public struct HeraldConfig: Sendable {
         public var keyword: String?
         /// Names under `mapping_tables:` for @mentions, in order; nil: all of them.
         public var mentionTables: [String]?
+        /// Which later changes a group chat told about an incident hears (empty: all).
+        public var updateEvents: Set<MessageEvent> = []
+        public var updateSeverities: Set<Severity> = []
+        /// Messages per window to one destination; nil: the plugin's declared quota.
+        public var rateLimit: RateLimit?
         /// Where each settings path is in the file, for error messages.
         public var locations: [String: Location]
         public var index: Int
@@ -49,6 +54,10 @@ public struct HeraldConfig: Sendable {
     public var integrations: [Integration]
     public var templates: [String: Template] = [:]
     public var mappingTables: [MappingTable] = []
+    public var server = ServerSettings()
+    public var policy = EscalationPolicy()
+    /// Where policy entries are, for messages (`teams.<name>`, `services.<name>.rules[i].levels[j]`...).
+    public var policyLocations: [String: Location] = [:]
 
     public func integration(named name: String) -> Integration? { integrations.first { $0.name == name } }
 
@@ -73,7 +82,7 @@ public struct HeraldConfig: Sendable {
         }
         let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
         var config = HeraldConfig(file: file, pluginDirectories: [], storePath: base + "/data/herald.sqlite", integrations: [])
-        guard let root, let top = reader.mapping(root, "", known: ["plugin_dirs", "store", "templates", "mapping_tables", "integrations"]) else {
+        guard let root, let top = reader.mapping(root, "", known: ["plugin_dirs", "store", "server", "templates", "mapping_tables", "integrations", "members", "teams", "services"]) else {
             throw ConfigErrors(errors: reader.errors.isEmpty
                 ? [ConfigError(file: file, line: 0, column: 0, key: "", message: "is empty; see herald.example.yaml")] : reader.errors)
         }
@@ -85,6 +94,10 @@ public struct HeraldConfig: Sendable {
         if let store = top["store"], let members = reader.mapping(store, "store", known: ["path"]) {
             if let path = members["path"], let text = reader.string(path, "store.path") { config.storePath = resolve(text, against: base) }
         }
+        if let node = top["server"] { config.server = reader.server(node) }
+        if let node = top["members"] { reader.members(node, into: &config.policy, locations: &config.policyLocations) }
+        if let node = top["teams"] { reader.teams(node, into: &config.policy, locations: &config.policyLocations) }
+        if let node = top["services"] { reader.services(node, into: &config.policy, locations: &config.policyLocations) }
         if let node = top["templates"] { config.templates = reader.templates(node) }
         if let node = top["mapping_tables"] { config.mappingTables = reader.mappingTables(node) }
         if let list = top["integrations"] {
@@ -99,6 +112,8 @@ public struct HeraldConfig: Sendable {
             }
         }
         if !reader.errors.isEmpty { throw ConfigErrors(errors: reader.errors) }
+        let policyErrors = config.policyErrors()
+        if !policyErrors.isEmpty { throw ConfigErrors(errors: policyErrors) }
         return config
     }
 
@@ -183,7 +198,7 @@ func coreSchemaValue(_ text: String) -> JSONValue? {
 extension ConfigReader {
     mutating func integration(_ node: Node, index: Int, base: String) -> HeraldConfig.Integration? {
         let key = "integrations[\(index)]"
-        guard let members = mapping(node, key, known: ["name", "plugin", "settings", "egress", "proxy", "ca_file", "template", "keyword", "mention_tables"]) else { return nil }
+        guard let members = mapping(node, key, known: ["name", "plugin", "settings", "egress", "proxy", "ca_file", "template", "keyword", "mention_tables", "updates", "rate_limit"]) else { return nil }
         var locations: [String: HeraldConfig.Location] = [:]
 
         guard let nameNode = members["name"] else { fail(node, key, "needs a 'name'"); return nil }
@@ -245,9 +260,24 @@ extension ConfigReader {
             mentionTables = strings(node, key + ".mention_tables")
             locations["@mention_tables"] = location(node)
         }
-        return HeraldConfig.Integration(name: name, plugin: plugin, settings: settings, environmentPaths: environmentPaths,
-                                        allowHosts: allowHosts, allowLoopback: allowLoopback, proxy: proxy, caFile: caFile,
-                                        template: template, keyword: keyword, mentionTables: mentionTables,
-                                        locations: locations, index: index)
+        var result = HeraldConfig.Integration(name: name, plugin: plugin, settings: settings, environmentPaths: environmentPaths,
+                                              allowHosts: allowHosts, allowLoopback: allowLoopback, proxy: proxy, caFile: caFile,
+                                              template: template, keyword: keyword, mentionTables: mentionTables,
+                                              locations: locations, index: index)
+        if let node = members["updates"], let updates = mapping(node, key + ".updates", known: ["events", "severities"]) {
+            let events: [MessageEvent] = [.acknowledged, .snoozed, .resolved, .closed]
+            let eventNames = updates["events"].map { strings($0, key + ".updates.events") } ?? []
+            for (i, text) in eventNames.enumerated() {
+                if let e = events.first(where: { $0.description == text }) { result.updateEvents.insert(e) }
+                else { fail(updates["events"]!, "\(key).updates.events[\(i)]", "must be one of \(events.map(\.description).joined(separator: ", ")) (got '\(text)')") }
+            }
+            let severityNames = updates["severities"].map { strings($0, key + ".updates.severities") } ?? []
+            for (i, text) in severityNames.enumerated() {
+                if let s = Severity(name: text) { result.updateSeverities.insert(s) }
+                else { fail(updates["severities"]!, "\(key).updates.severities[\(i)]", "must be critical, warning or info (got '\(text)')") }
+            }
+        }
+        if let node = members["rate_limit"] { result.rateLimit = rateLimit(node, key + ".rate_limit") }
+        return result
     }
 }

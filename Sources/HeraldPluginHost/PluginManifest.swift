@@ -21,10 +21,22 @@ public struct PluginManifest: Sendable, Codable, Equatable {
     /// The `id_kind`s the plugin can @mention ("jid", "user_id", "mobile"...): which mapping
     /// tables and fallbacks the core uses to resolve mentions for it. Empty: no mentions.
     public var mentionIDKinds: [String]
+    /// The platform's quota per destination (`{"count": 20, "per_seconds": 60}`), if it has one.
+    public var rateLimit: ManifestRateLimit?
+
+    public struct ManifestRateLimit: Sendable, Codable, Equatable {
+        public var count: Int
+        public var perSeconds: Double
+        enum CodingKeys: String, CodingKey {
+            case count
+            case perSeconds = "per_seconds"
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case id, name, version, library, license, description
         case mentionIDKinds = "mention_id_kinds"
+        case rateLimit = "rate_limit"
         case abiMajor = "abi_major"
         case channelKind = "channel_kind"
     }
@@ -47,6 +59,10 @@ public struct PluginManifest: Sendable, Codable, Equatable {
         license = try c.decodeIfPresent(String.self, forKey: .license)
         description = try c.decodeIfPresent(String.self, forKey: .description)
         mentionIDKinds = try c.decodeIfPresent([String].self, forKey: .mentionIDKinds) ?? []
+        rateLimit = try c.decodeIfPresent(ManifestRateLimit.self, forKey: .rateLimit)
+        if let limit = rateLimit, limit.count < 1 || !(limit.perSeconds > 0) {
+            throw DecodingError.dataCorrupted(.init(codingPath: [CodingKeys.rateLimit], debugDescription: "rate_limit needs count >= 1 and per_seconds > 0"))
+        }
     }
 
     /// Reads and checks one manifest file.

@@ -1,0 +1,2 @@
+import HeraldServer
+import Testing
