@@ -130,6 +130,9 @@ public struct ConformanceCheck {
     private mutating func checkHTTPAnswers(_ respond: Respond) {
         let successes: [(Int32, String)] = [(200, ""), (200, "ok"), (200, #"{"ok":true}"#), (200, #"{"code":0,"msg":"success"}"#),
                                             (200, #"{"errcode":0,"errmsg":"ok"}"#), (200, #"{"StatusCode":0}"#), (202, ""), (204, ""),
+                                            // Tencent Cloud API 3.0 (SMS SendSms, VMS SendTtsVoice); the number is the schema's example
+                                            (200, #"{"Response":{"SendStatusSet":[{"SerialNo":"5000:0","PhoneNumber":"+8613800000000","Fee":1,"Code":"Ok","Message":"send success","IsoCode":"CN"}],"RequestId":"0"}}"#),
+                                            (200, #"{"Response":{"SendStatus":{"CallId":"0","SessionContext":""},"RequestId":"0"}}"#),
                                             (200, #"{"Code":"OK","Message":"OK","RequestId":"0"}"#)]
         let accepted = successes.filter { status, body in
             switch respond(status, [], body) {
