@@ -76,6 +76,7 @@ let package = Package(
         .testTarget(name: "HeraldPluginHostTests", dependencies: ["HeraldPluginHost", "CHeraldPlugin", "HeraldTestSupport"]),
         .testTarget(name: "HeraldHTTPTests", dependencies: ["HeraldHTTP", "HeraldTestSupport"]),
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "HeraldTestSupport"]),
+        .testTarget(name: "HeraldEngineTests", dependencies: ["HeraldCore", "HeraldStore", "HeraldTestSupport"]),
         .testTarget(name: "HeraldServerTests", dependencies: ["HeraldServer", "HeraldStore", "HeraldCore", "HeraldTestSupport",
                                                                .product(name: "HummingbirdTesting", package: "hummingbird")]),
     ]

@@ -364,3 +364,21 @@ struct Transaction: StoreTransaction {
         try? JSONDecoder().decode(T.self, from: Data(text.utf8))
     }
 }
+
+extension SQLiteStore {
+    /// SQLite's plans for the queries that must cost O(due), for tests and `EXPLAIN`-minded operators.
+    public func queryPlans() async throws -> [String: String] {
+        try await db.read { db in
+            func plan(_ sql: String) throws -> String {
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0["detail"] as String }.joined(separator: "; ")
+            }
+            return [
+                "dueTimers": try plan("SELECT * FROM timer WHERE due_at <= 0 ORDER BY due_at LIMIT 10"),
+                "lease": try plan("""
+                    SELECT id FROM (SELECT id, next_attempt_at AS due FROM notification WHERE state = 'pending' AND next_attempt_at <= 0
+                    UNION ALL SELECT id, lease_until AS due FROM notification WHERE state = 'leased' AND lease_until <= 0) ORDER BY due LIMIT 10
+                    """),
+            ]
+        }
+    }
+}

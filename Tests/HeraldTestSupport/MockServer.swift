@@ -51,6 +51,15 @@ public final class MockServer: @unchecked Sendable {
         return try await engine.perform(.http(method: "GET", url: base + path, headers: [], body: [], timeoutMilliseconds: 5000), options: options).body
     }
 
+    /// POSTs JSON to one of the mock's control endpoints (e.g. a failure mode).
+    public func post(_ path: String, json: String) async throws {
+        let engine = TransferEngine()
+        defer { engine.shutdown() }
+        let options = TransferOptions(egress: EgressPolicy(allowedHosts: ["127.0.0.1"], allowLoopback: true))
+        _ = try await engine.perform(.http(method: "POST", url: base + path, headers: [HTTPHeader(name: "Content-Type", value: "application/json")],
+                                           body: Array(json.utf8), timeoutMilliseconds: 5000), options: options)
+    }
+
     /// Closing stdin is the mock's signal to exit (a child started from a Swift concurrency
     /// thread may have SIGTERM blocked); SIGKILL follows if it has not exited within 2 s.
     public func stop() {
