@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Herald needs to build and test on a fresh Debian machine: the C libraries the
-# host links (libcurl, libffi, SQLite), Python 3 for the mock providers, and, with --bench, nginx
-# and wrk for the benchmark. Idempotent and quick when everything is already there.
+# host links (libcurl, libffi, SQLite), Python 3 for the mock providers, Chromium for the headless
+# browser test of the incident page, and, with --bench, nginx and wrk for the benchmark.
+# Idempotent and quick when everything is already there.
 #
 #   scripts/setup.sh            # build + test dependencies
 #   scripts/setup.sh --bench    # also nginx and wrk
@@ -18,6 +19,7 @@ need libsqlite3-dev /usr/include/sqlite3.h
 command -v python3 >/dev/null || packages+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 need openssl /usr/bin/openssl
+need chromium /usr/bin/chromium
 if [[ "${1:-}" == "--bench" ]]; then
     need nginx-light /usr/sbin/nginx
     need wrk /usr/bin/wrk
