@@ -10,7 +10,7 @@ struct Herald: AsyncParsableCommand {
         commandName: "herald",
         abstract: "Herald: incident notifications through channel plugins.",
         version: "0.1.0",
-        subcommands: [Plugins.self, Config.self, Send.self, Action.self, BenchDeliver.self, BenchPrepare.self]
+        subcommands: [Serve.self, Plugins.self, Config.self, Send.self, Action.self, BenchDeliver.self, BenchPrepare.self]
     )
 }
 
