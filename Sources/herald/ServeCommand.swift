@@ -16,7 +16,7 @@ extension Herald {
         @OptionGroup var options: ConfigOptions
 
         func run() async throws {
-            setvbuf(stdout, nil, _IOLBF, 0)  // progress lines reach a pipe (or a log) as they happen
+            setvbuf(unsafe stdout, nil, _IOLBF, 0)  // progress lines reach a pipe (or a log) as they happen
             let config = try options.load()
             let logger = Logger(label: "herald")
             let prometheus = PrometheusCollectorRegistry()
