@@ -16,7 +16,6 @@ extension Herald {
         @OptionGroup var options: ConfigOptions
 
         func run() async throws {
-            setvbuf(unsafe stdout, nil, _IOLBF, 0)  // progress lines reach a pipe (or a log) as they happen
             let config = try options.load()
             let logger = Logger(label: "herald")
             let prometheus = PrometheusCollectorRegistry()
@@ -57,7 +56,8 @@ extension Herald {
             let worker = DispatcherService(dispatcher: dispatcher, tick: config.server.tickSeconds)
             let group = ServiceGroup(configuration: .init(services: [.init(service: app), .init(service: worker)],
                                                           gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            print("herald: serving on http://\(config.server.host):\(config.server.port) (store \(config.storePath), \(runtime.integrations.count) integration(s))")
+            // Unbuffered, so a pipe or a log sees it now.
+            FileHandle.standardOutput.write(Data("herald: serving on http://\(config.server.host):\(config.server.port) (store \(config.storePath), \(runtime.integrations.count) integration(s))\n".utf8))
             try await group.run()
             runtime.shutdown()
         }
