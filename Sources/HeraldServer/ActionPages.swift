@@ -174,6 +174,7 @@ enum HTMLPage {
         dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:0}dt{color:#6b7280}dd{margin:0;overflow-wrap:anywhere}
         table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.2rem .5rem;border-bottom:1px solid #e5e6eb;overflow-wrap:anywhere}
         form{background:#fff;border:1px solid #e5e6eb;border-radius:.5rem;padding:1rem;display:flex;flex-wrap:wrap;gap:.6rem;align-items:center}
+        select,input{font:inherit;padding:.25rem .4rem}
         button{font:inherit;padding:.4rem .9rem;border-radius:.4rem;border:1px solid #c9cdd4;background:#fff;cursor:pointer}
         button.primary{background:#1d4ed8;border-color:#1d4ed8;color:#fff}
         .notice{background:#e7f6ec;border:1px solid #9bd3ae;padding:.6rem 1rem;border-radius:.5rem}
@@ -214,7 +215,8 @@ enum HTMLPage {
     }
 
     static func time(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(dateSeparator: .dash, dateTimeSeparator: .space, timeZone: TimeZone(identifier: "UTC")!)) + " UTC"
+        // "2024-05-01 08:00:00 UTC"
+        date.formatted(.iso8601).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: " UTC")
     }
 
     static func incident(_ incident: Incident, timeline: [TimelineEntry], claims: LinkSigner.Claims, notice: String?, actions: Bool) -> String {

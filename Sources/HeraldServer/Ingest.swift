@@ -5,16 +5,16 @@ import HeraldPluginHost
 import Hummingbird
 
 /// Size limits on what alert sources send (each error message states the limit it hit).
-public struct IngestLimits: Sendable {
-    public var maxDedupKeyBytes = 255
-    public var maxTitleBytes = 1024
-    public var maxDescriptionBytes = 65_536
-    public var maxServiceBytes = 128
-    public var maxLabels = 128
-    public var maxLabelNameBytes = 256
-    public var maxLabelValueBytes = 4096
-    public var maxAlertsPerWebhook = 1000
-    public init() {}
+struct IngestLimits: Sendable {
+    var maxDedupKeyBytes = 255
+    var maxTitleBytes = 1024
+    var maxDescriptionBytes = 65_536
+    var maxServiceBytes = 128
+    var maxLabels = 128
+    var maxLabelNameBytes = 256
+    var maxLabelValueBytes = 4096
+    var maxAlertsPerWebhook = 1000
+    init() {}
 }
 
 /// `POST /api/v1/events` (Herald's own event API) and `POST /api/v1/alertmanager` (Alertmanager's

@@ -176,7 +176,7 @@ struct IncidentsAPITests {
 
     @Test func healthMetricsAndOpenAPI() async throws {
         let h = try Harness()
-        h.prometheus?.makeCounter(name: "herald_test_total", labels: []).increment()
+        h.prometheus?.makeCounter(descriptor: .init(namespace: "herald", metricName: "test", unitName: "total", helpText: "A test counter.")).increment()
         try await h.incident()
         try await h.test { client in
             let health = try await client.send(.get, "/healthz", token: nil)
