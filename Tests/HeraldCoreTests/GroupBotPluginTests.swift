@@ -37,10 +37,12 @@ struct Provider: Sendable, CustomStringConvertible {
             #"{bot_token: "\#(token)", chat_ids: ["-1001234567890"], api_base: "\#(base)"}"#
         }
         let chat = "--chat=-1001234567890:supergroup:Ops"
+        // --oracle makes the mock serialise each parsed message again with python-telegram-bot
+        // (PyPI) and refuse it unless that reads back as the same text and entities.
         return Provider(id: "telegram", mock: "telegram_mock.py",
-            good: Scenario(flags: ["--token", "123456:good", chat]) { settings($0, "123456:good") },
-            badCredential: Scenario(flags: ["--token", "123456:good", chat]) { settings($0, "123456:bad") }, credentialWord: "unauthorized",
-            rateLimit: Scenario(flags: ["--token", "1:t", chat, "--rate-limit", "1"]) { settings($0, "1:t") },
+            good: Scenario(flags: ["--token", "123456:good", chat, "--oracle"]) { settings($0, "123456:good") },
+            badCredential: Scenario(flags: ["--token", "123456:good", chat, "--oracle"]) { settings($0, "123456:bad") }, credentialWord: "unauthorized",
+            rateLimit: Scenario(flags: ["--token", "1:t", chat, "--rate-limit", "1", "--oracle"]) { settings($0, "1:t") },
             serverError: Scenario(flags: ["--token", "1:t", chat, "--fail=*:502:0"]) { settings($0, "1:t") },
             unknownCode: Scenario(flags: ["--token", "1:t", chat, "--fail=*:400:0"]) { settings($0, "1:t") }, unknownWord: "wrong parameter",
             render: { $0.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;") })
@@ -110,12 +112,15 @@ struct Provider: Sendable, CustomStringConvertible {
 
     static let slack: Provider = {
         let url: @Sendable (String, String) -> String = { base, path in #"{webhook_url: "\#(base)/services/\#(path)"}"# }
+        // --oracle makes the mock run every block through slack-sdk (PyPI) and hold every mrkdwn
+        // text to Slack's escaping rule.
         return Provider(id: "slack", mock: "slack_mock.py",
-            good: Scenario(flags: ["--secret", "good"]) { url($0, "T00000000/B00000000/good") },
-            badCredential: Scenario(flags: ["--secret", "good"]) { url($0, "T00000000/B00000000/bad") }, credentialWord: "invalid_token",
-            rateLimit: Scenario(flags: ["--secret", "good", "--rate-limit", "1"]) { url($0, "T00000000/B00000000/good") },
+            good: Scenario(flags: ["--secret", "good", "--oracle"]) { url($0, "T00000000/B00000000/good") },
+            badCredential: Scenario(flags: ["--secret", "good", "--oracle"]) { url($0, "T00000000/B00000000/bad") }, credentialWord: "invalid_token",
+            rateLimit: Scenario(flags: ["--secret", "good", "--rate-limit", "1", "--oracle"]) { url($0, "T00000000/B00000000/good") },
             serverError: Scenario { url($0, "TFAIL/503/service_unavailable") },
-            unknownCode: Scenario { url($0, "TFAIL/400/something_new_77777") })
+            unknownCode: Scenario { url($0, "TFAIL/400/something_new_77777") },
+            render: { $0.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;") })
     }()
 }
 
@@ -193,6 +198,125 @@ struct GroupBotPluginTests {
         case .object(let members): members.values.flatMap(strings)
         default: []
         }
+    }
+}
+
+/// The Telegram and Slack mocks with `--oracle`: what the plugin sends is read back the way the
+/// platform shows it and re-checked with an independent PyPI package (python-telegram-bot's HTML
+/// serialiser, slack-sdk's Block Kit validation). Hostile text the plugin escapes itself (labels,
+/// names, button labels) and text the core escaped (title, body) must show exactly as written.
+@Suite("Group-bot escaping checked by PyPI oracles")
+struct GroupBotOracleTests {
+    static let title = GroupBotPluginTests.title
+    static let body = #"load <9.7> & "rising" on db-1 🚨"#
+
+    func message(_ provider: Provider, title: String = Self.title, body: String = Self.body) -> OutgoingMessage {
+        var message = OutgoingMessage(idempotencyKey: "o-\(UUID().uuidString.prefix(8))", title: provider.render(title),
+                                      body: provider.render(body))
+        message.severity = .critical
+        message.incidentID = "inc-1"
+        message.incidentNumber = 42
+        return message
+    }
+
+    /// Delivers through the provider's good scenario (which must run the oracle); returns the outcome and the one accepted message.
+    func deliver(_ provider: Provider, _ message: OutgoingMessage) async throws -> (DeliveryOutcome, JSONValue?) {
+        #expect(provider.good.flags.contains("--oracle"))
+        let mock = try MockServer(script: provider.mock, arguments: provider.good.flags)
+        defer { mock.stop() }
+        let config = try HeraldConfig.parse("""
+        plugin_dirs: [\(try BuiltPlugins.directory())]
+        integrations:
+          - name: bot
+            plugin: \(provider.id)
+            settings: \(provider.good.settings(mock.base))
+            egress: {allow: [127.0.0.1], allow_loopback: true}
+        """, file: "/tmp/oracle-\(provider.id).yaml", environment: [:])
+        let runtime = HeraldRuntime(config: config)
+        defer { runtime.shutdown() }
+        let bot = try #require(runtime.integrations["bot"], "\(runtime.problems)")
+        let outcome = await runtime.deliverer.deliver(message, through: bot).outcome
+        let received = try JSONValue.parse(Data(try await mock.get("/_received"))).arrayValue ?? []
+        #expect(received.count <= 1)
+        return (outcome, received.first)
+    }
+
+    /// The text an entity covers: Telegram's offsets and lengths count UTF-16 code units.
+    static func covered(_ text: String, _ entity: JSONValue) -> String {
+        let units = Array(text.utf16)
+        let offset = Int(entity["offset"]?.numberValue ?? -1), length = Int(entity["length"]?.numberValue ?? -1)
+        guard offset >= 0, length >= 0, offset + length <= units.count else { return "<out of range>" }
+        return String(decoding: units[offset..<offset + length], as: UTF16.self)
+    }
+
+    @Test func telegramHTMLReadsBackAsWrittenThroughPythonTelegramBot() async throws {
+        var message = message(.telegram)
+        let label = (name: "env <prod>", value: #"a "b" & <c> 🚨"#)
+        let name = #"Ann "<Ops>" & co 🚨"#
+        message.labels = [label]
+        message.mentions = [Mention(displayName: name, id: "111111", idKind: "user_id")]
+        let (outcome, sent) = try await deliver(.telegram, message)
+        guard case .delivered = outcome, let sent else { Issue.record("\(outcome)"); return }
+        // The plain text the chat shows (HTML parsed as Telegram does), not the markup.
+        let text = try #require(sent["text"]?.stringValue)
+        #expect(text.contains(Self.title), "\(text)")
+        #expect(text.contains(Self.body), "\(text)")
+        #expect(text.contains("\(label.name): \(label.value)"), "\(text)")
+        let entities = sent["entities"]?.arrayValue ?? []
+        #expect(entities.contains { $0["type"]?.stringValue == "bold" && Self.covered(text, $0) == Self.title }, "\(entities)")
+        #expect(entities.contains { $0["type"]?.stringValue == "bold" && Self.covered(text, $0) == label.name }, "\(entities)")
+        #expect(entities.contains { $0["type"]?.stringValue == "text_mention" && $0["user_id"]?.numberValue == 111111
+            && Self.covered(text, $0) == name }, "\(entities)")
+        #expect(sent["ptb_html"]?.stringValue?.isEmpty == false, "the oracle ran")
+    }
+
+    @Test func slackTextShowsAsWrittenThroughSlackSDK() async throws {
+        var message = message(.slack)
+        let label = (name: "env <prod>", value: #"a "b" & <c> 🚨"#)
+        let button = #"Ack <now> & "go""#
+        message.labels = [label]
+        message.mentions = [Mention(displayName: "Ann", id: "U012AB3CD", idKind: "user_id"),
+                            Mention(displayName: #"Bob "<Ops>" & co"#, id: "bob@example.com", idKind: "email")]
+        message.links = [MessageLink(kind: .acknowledge, label: button, url: "https://herald.example/i/inc-1?a=1&b=2")]
+        let (outcome, sent) = try await deliver(.slack, message)
+        guard case .delivered = outcome, let sent else { Issue.record("\(outcome)"); return }
+        let shown = try #require(sent["shown"], "the oracle ran")
+        let blocks = (shown["blocks"]?.arrayValue ?? []).map { ($0.arrayValue ?? []).compactMap(\.stringValue) }
+        let texts = blocks.flatMap { $0 }
+        #expect(blocks.first == [":rotating_light: " + Self.title], "the header is plain_text, decoded: \(blocks)")
+        #expect(shown["text"]?.stringValue?.contains(Self.title) == true, "\(shown)")
+        #expect(texts.contains(Self.body), "\(texts)")
+        #expect(texts.contains("*\(label.name)*\n\(label.value)"), "\(texts)")
+        #expect(texts.contains { $0.contains("@U012AB3CD") && $0.contains(#"@Bob "<Ops>" & co"#) }, "\(texts)")
+        #expect(texts.contains(button), "button labels are plain_text, raw: \(texts)")
+    }
+
+    @Test func slackLongMessagesStayWithinBlockKitAsSlackSDKChecksIt() async throws {
+        // A body of about 10,000 characters once escaped, in long lines: more than three sections.
+        var body = ""
+        for n in 0... {
+            body += "\(n): disk <sda\(n)> & \"sdb\" at 97% 🚨" + (n % 9 == 8 ? "\n" : " ")
+            if Provider.slack.render(body).unicodeScalars.count > 10_000 { break }
+        }
+        let title = String(repeating: Self.title + " ", count: 8)   // too long for a header
+        var message = message(.slack, title: title, body: body)
+        message.labels = [("log", String(repeating: "x <y> & z ", count: 300))]   // longer than a field
+        message.links = [MessageLink(kind: .view, label: String(repeating: "View <it> & ", count: 10), url: "https://herald.example/i/inc-1")]
+        let (outcome, sent) = try await deliver(.slack, message)
+        guard case .delivered = outcome, let sent else { Issue.record("\(outcome)"); return }
+        let payload = sent["payload"]?["blocks"]?.arrayValue ?? []
+        let shown = (sent["shown"]?["blocks"]?.arrayValue ?? []).map { ($0.arrayValue ?? []).compactMap(\.stringValue) }
+        try #require(payload.count == shown.count && payload.count > 4, "\(payload.count) blocks")
+        #expect(payload[0]["type"]?.stringValue == "section" && shown[0].first?.contains(Self.title) == true, "\(shown[0])")
+        // The body's sections: each within 3000 characters, and together exactly the body (no entity cut in two).
+        let bodySections = (2..<payload.count).prefix { payload[$0]["type"]?.stringValue == "section" && payload[$0]["text"] != nil }
+        #expect(bodySections.count >= 4)
+        #expect(bodySections.allSatisfy { (payload[$0]["text"]?["text"]?.stringValue?.unicodeScalars.count ?? 0) <= 3000 })
+        #expect(bodySections.map { shown[$0].joined() }.joined() == body)
+        let field = payload.compactMap { $0["fields"]?.arrayValue?.first?["text"]?.stringValue }.first ?? ""
+        #expect(field.hasPrefix("*log*\n") && field.unicodeScalars.count <= 2000, "\(field.unicodeScalars.count)")
+        let buttonText = shown.last?.first ?? ""
+        #expect(buttonText.hasPrefix("View <it> & ") && buttonText.unicodeScalars.count <= 75 && buttonText.hasSuffix("…"), "\(buttonText)")
     }
 }
 

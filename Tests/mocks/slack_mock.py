@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Mock Slack incoming webhook for Herald's slack plugin. Standard library only.
+"""Mock Slack incoming webhook for Herald's slack plugin. Standard library only, except
+--oracle, which needs slack-sdk (Tests/mocks/requirements.txt).
 
-    slack_mock.py [--secret S] [--rate-limit N] [--blocks-text-limit C]
+    slack_mock.py [--secret S] [--rate-limit N] [--blocks-text-limit C] [--oracle]
 
 Prints "PORT <n>" first; exits when stdin closes.
 
@@ -18,7 +19,10 @@ Prints "PORT <n>" first; exits when stdin closes.
           - more than C characters of text in the blocks      -> 400 msg_blocks_too_long
         Accepted messages are recorded for /_received.
     GET /_received
-        JSON list of {"headers": {...}, "payload": {...}} accepted so far.
+        JSON list of {"headers": {...}, "payload": {...}, "shown": ...} accepted so far; with
+        --oracle "shown" is what Slack shows, {"text": fallback, "blocks": [[each text object's
+        text, in order], ...]}, mrkdwn with its escapes and <...> sequences undone (<@U1> ->
+        @U1, <url|label> -> label, &lt; -> <); else null.
 
 Block Kit limits checked (Slack's block reference): at most 50 blocks of the types header,
 section, context, actions, divider; a header's text is plain_text, 1-150 characters; a
@@ -26,6 +30,21 @@ section has text (1-3000 characters) or fields (1-10, each 1-2000 characters); a
 1-10 elements; an actions block has 1-25 elements; a button has plain_text text of 1-75
 characters, a url of at most 3000 characters and an action_id unique in the message; a text
 object's type is plain_text or mrkdwn. Characters are Unicode code points.
+
+--oracle (independent implementations, after the checks above; a refusal is also on stderr):
+    - every block goes through slack-sdk (PyPI): slack_sdk.models.blocks.Block.parse must know
+      its type, validate_json() and to_dict() must pass (to_dict validates every nested element
+      and text object: lengths such as header 150 / section 3000 / button text 75 and url 3000,
+      counts such as 10 fields / 25 elements, button style primary|danger, action_id 255), and
+      to_dict() must give back exactly the block sent (a key slack-sdk does not know, which Slack
+      refuses as an unknown property, or a value of the wrong kind) -> 400 invalid_blocks
+    - every mrkdwn text (blocks and the fallback text) follows Slack's escaping rule: '&' only
+      as &amp; &lt; &gt;, '<' only to open <@U..> <#C..> <!subteam^S..> <!here> or
+      <scheme:...|label> -> 400 invalid_blocks (blocks) or invalid_payload (text). Slack itself
+      would show such text mangled rather than refuse it.
+    - the fallback text by slack-sdk's rules: a message without top-level text (slack-sdk's
+      _warn_if_message_text_content_is_missing warns) -> 400 no_text; over 40,000 characters
+      (slack-sdk's Message logs that Slack truncates) -> 400 msg_too_long
 
 Test hooks (not Slack's; they let one mock drive every failure class):
     POST /services/TFAIL/<status>/<code>   answers HTTP <status> with body <code>; a 429 or
@@ -38,9 +57,11 @@ Flags:
                             about one per second with short bursts)
     --blocks-text-limit C   total block text before msg_blocks_too_long (default 13000: Slack
                             documents none, and answers so at about 13,000 characters)
+    --oracle                the slack-sdk and mrkdwn checks above
 """
 import argparse
 import json
+import re
 import sys
 import threading
 import time
@@ -59,6 +80,12 @@ lock = threading.Lock()
 
 class Invalid(Exception):
     pass
+
+
+class TextProblem(Exception):
+    def __init__(self, code, why):
+        super().__init__(why)
+        self.code = code
 
 
 def text_object(obj, where, max_chars, plain_only=False):
@@ -123,7 +150,118 @@ def check_blocks(blocks):
     return total
 
 
-def make_handler(secret, rate_limit, blocks_text_limit):
+# ---- --oracle: slack-sdk (PyPI) and Slack's mrkdwn rules ---------------------------------------
+
+CONTROL_RE = re.compile(r"<([^<>]*)>")
+ENTITY_RE = re.compile(r"&(amp|lt|gt);")
+
+
+def shown_mrkdwn(text, where):
+    """What Slack shows for a mrkdwn text, checking Slack's escaping rule: '&' and '<' are markup
+    ('&' starts &amp; &lt; &gt;; '<' starts a control sequence <@U..>, <!subteam^S..>, <!here>,
+    <#C..> or <scheme:...|label>), so a text that means them literally writes &amp; and &lt;
+    (and '>' as &gt;, though Slack keeps a raw '>' that is not part of a sequence). Raises
+    Invalid for a '&' or '<' that starts nothing."""
+    out, i = [], 0
+    while i < len(text):
+        c = text[i]
+        if c == "&":
+            m = ENTITY_RE.match(text, i)
+            if not m:
+                raise Invalid(f"{where}: a bare '&' at {i} (write &amp;): {text[max(0, i - 20):i + 20]!r}")
+            out.append({"amp": "&", "lt": "<", "gt": ">"}[m.group(1)])
+            i = m.end()
+        elif c == "<":
+            m = CONTROL_RE.match(text, i)
+            inner = m.group(1) if m else ""
+            target, _, label = inner.partition("|")
+            if not m or not re.match(r"([@#!]|[A-Za-z][A-Za-z0-9+.-]*:)\S", target):
+                raise Invalid(f"{where}: a '<' at {i} that starts no link or mention (write &lt;): {text[max(0, i - 20):i + 20]!r}")
+            if target[0] in "@#":
+                shown = label or target
+                shown = shown if shown[0] in "@#" else target[0] + shown
+            elif target[0] == "!":
+                name = target[1:].split("^")[-1]
+                shown = "@" + (label or name)
+            else:
+                shown = label or target
+            out.append(ENTITY_RE.sub(lambda e: {"amp": "&", "lt": "<", "gt": ">"}[e.group(1)], shown))
+            i = m.end()
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def sdk_check(payload):
+    """The --oracle check. Each block goes through slack-sdk (PyPI), an implementation of Block
+    Kit independent of the plugin and of check_blocks: Block.parse must know it, validate_json()
+    and to_dict() (which validates every nested element and text object) must pass, and to_dict()
+    must give back exactly the block that was sent, so a key slack-sdk does not know (Slack
+    refuses unknown properties) or a value of the wrong kind shows. Every mrkdwn text is checked
+    with shown_mrkdwn. Raises Invalid (-> invalid_blocks) or TextProblem (-> its code); returns
+    what Slack shows, per text: {"text": fallback, "blocks": [[texts of block 0], ...]}."""
+    import warnings
+    from slack_sdk.models.blocks import Block
+    from slack_sdk.web.internal_utils import _warn_if_message_text_content_is_missing
+
+    shown = {"text": None, "blocks": []}
+    for i, raw in enumerate(payload.get("blocks") or []):
+        if not isinstance(raw, dict):
+            raise Invalid(f"blocks[{i}]: not an object")
+        try:
+            block = Block.parse(raw)
+            if block is None:
+                raise Invalid(f"blocks[{i}]: slack-sdk knows no block of type {raw.get('type')!r}")
+            block.validate_json()
+            back = block.to_dict()
+        except Invalid:
+            raise
+        except Exception as error:  # SlackObjectFormationError, or a shape slack-sdk cannot read
+            raise Invalid(f"blocks[{i}]: slack-sdk: {type(error).__name__}: {error}")
+        if back != raw:
+            raise Invalid(f"blocks[{i}]: slack-sdk reads {json.dumps(raw, ensure_ascii=False)[:400]} "
+                          f"as {json.dumps(back, ensure_ascii=False)[:400]}")
+        texts = []
+
+        def collect(obj, where):
+            if isinstance(obj, dict):
+                if obj.get("type") in ("plain_text", "mrkdwn") and isinstance(obj.get("text"), str):
+                    texts.append(obj["text"] if obj["type"] == "plain_text" else shown_mrkdwn(obj["text"], where))
+                    return
+                for key, value in obj.items():
+                    collect(value, f"{where}.{key}")
+            elif isinstance(obj, list):
+                for j, value in enumerate(obj):
+                    collect(value, f"{where}[{j}]")
+        collect(raw, f"blocks[{i}]")
+        shown["blocks"].append(texts)
+
+    # The fallback text: slack-sdk warns when a message has no top-level text (notifications and
+    # screen readers show it), and Slack cuts text after 40,000 characters (slack-sdk's Message
+    # logs an error past that); both are refused here.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _warn_if_message_text_content_is_missing("chat.postMessage", payload)
+    if caught:
+        raise TextProblem("no_text", f"slack-sdk: {caught[0].message}")
+    text = payload.get("text")
+    if not isinstance(text, str):
+        raise TextProblem("invalid_payload", "text is not a string")
+    if len(text) > 40000:
+        raise TextProblem("msg_too_long", f"text has {len(text)} characters; Slack keeps 40,000")
+    if payload.get("mrkdwn", True) is not False:
+        try:
+            shown["text"] = shown_mrkdwn(text, "text")
+        except Invalid as error:
+            raise TextProblem("invalid_payload", str(error))
+    else:
+        shown["text"] = text
+    return shown
+
+
+
+def make_handler(secret, rate_limit, blocks_text_limit, oracle=False):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -195,8 +333,19 @@ def make_handler(secret, rate_limit, blocks_text_limit):
                     return self.answer(400, "invalid_blocks")
                 if total > blocks_text_limit:
                     return self.answer(400, "msg_blocks_too_long")
+            shown = None
+            if oracle:
+                try:
+                    shown = sdk_check(payload)
+                except Invalid as error:
+                    sys.stderr.write(f"slack_mock: oracle: invalid_blocks: {error}\n")
+                    return self.answer(400, "invalid_blocks")
+                except TextProblem as error:
+                    sys.stderr.write(f"slack_mock: oracle: {error.code}: {error}\n")
+                    return self.answer(400, error.code)
             with lock:
-                received.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "payload": payload})
+                received.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "payload": payload,
+                                 "shown": shown})
             self.answer(200, "ok")
 
     return Handler
@@ -207,8 +356,11 @@ def main():
     parser.add_argument("--secret", default="XXXXXXXXXXXXXXXXXXXXXXXX")
     parser.add_argument("--rate-limit", type=int, default=0)
     parser.add_argument("--blocks-text-limit", type=int, default=13000)
+    parser.add_argument("--oracle", action="store_true")
     args = parser.parse_args()
-    serve(make_handler(args.secret, args.rate_limit, args.blocks_text_limit))
+    if args.oracle:
+        import slack_sdk.models.blocks  # noqa: F401  (fail at start, not at the first message, if it is missing)
+    serve(make_handler(args.secret, args.rate_limit, args.blocks_text_limit, args.oracle))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Mock Telegram Bot API for Herald's telegram plugin. Python 3 standard library only.
+"""Mock Telegram Bot API for Herald's telegram plugin. Python 3 standard library only, except
+--oracle, which needs python-telegram-bot (Tests/mocks/requirements.txt).
 
 It checks what the real Bot API checks for the methods the plugin uses, and answers with the
 real envelopes: {"ok":true,"result":...} or {"ok":false,"error_code":N,"description":"...",
@@ -25,6 +26,31 @@ Flags
                               request" (a code the plugin has no rule for); 200 gives a non-JSON body
     --webhook-set             getUpdates gives 409 Conflict (a webhook is set)
     --no-updates              getUpdates returns no updates
+    --oracle                  re-check every HTML message with python-telegram-bot (below)
+
+HTML parse mode (parse_html, always on for parse_mode HTML)
+    Read as tdlib reads it into plain text + MessageEntity list (offsets and lengths in UTF-16
+    code units, as the Bot API gives them): the tags Telegram allows (b strong i em u ins s
+    strike del tg-spoiler span class="tg-spoiler" a code pre blockquote [expandable] tg-emoji),
+    <a href="tg://user?id=N"> as a text_mention, other hrefs as text_link, <pre><code
+    class="language-X"> as a pre with language X; attributes quoted or not, entities decoded in
+    them. Stricter than tdlib, as the Bot API documentation asks: every '<', '>' and '&' that is
+    not markup must be written &lt; &gt; &amp;; the only entities are &lt; &gt; &amp; &quot; and
+    numeric ones (&#39; &#x27;), each with its ';'; a link is http(s):// or tg://. Anything else
+    gets Telegram's 400 "Bad Request: can't parse entities: <tdlib's wording>", e.g.
+    'Unsupported start tag "hot" at byte offset 12'.
+
+--oracle (an independent implementation, from PyPI)
+    For every sendMessage the parsed text + entities become a telegram.Message of
+    python-telegram-bot, whose own serialiser (Message.text_html, html.escape for text) writes
+    them back as HTML; that HTML is parsed again (as tdlib would, since PTB leaves a link's href
+    unescaped) and must give the same plain text and entities, else 400 "Bad Request: can't parse
+    entities: python-telegram-bot disagrees: ...". Each text_mention must also read back the same
+    when written by telegram.helpers.mention_html(user_id, name), and the text is held to
+    telegram.constants.MessageLimit.MAX_TEXT_LENGTH. (PTB writes a pre's language as <code
+    class="X"> rather than Telegram's "language-X", so pre blocks are compared without it.)
+    So the plugin's escaping must mean what PTB's escaping means. Refusals are also written to
+    stderr.
 
 Endpoints
     POST /bot<token>/sendMessage   JSON or form body: chat_id, text, parse_mode (HTML checked
@@ -35,14 +61,18 @@ Endpoints
     GET|POST /bot<token>/getMe
     GET|POST /bot<token>/getUpdates   updates built from --chat (message / channel_post /
                                    my_chat_member, with a duplicate to test de-duplication)
-    GET  /_received                JSON list of accepted messages: chat_id, text (after entity
-                                   parsing), html (as sent), reply_markup, disable_notification,
-                                   link_preview_options, headers
+    GET  /_received                JSON list of accepted messages: chat_id, text (the plain text
+                                   after HTML parsing: what the chat shows), entities (type,
+                                   offset, length in UTF-16 units, url / user_id / language /
+                                   custom_emoji_id), html (as sent), ptb_html (python-telegram-
+                                   bot's HTML for the same message with --oracle, else null),
+                                   reply_markup, disable_notification, link_preview_options, headers
     POST /_control                 JSON {"fail": ["ID:STATUS[:COUNT]", ...]} adds --fail rules
 """
 import argparse
 import json
 import re
+import sys
 import threading
 import time
 import urllib.parse
@@ -50,9 +80,6 @@ from http.server import BaseHTTPRequestHandler
 from mockserver import serve
 
 MAX_TEXT = 4096
-ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "code", "pre",
-                "blockquote", "tg-emoji"}
-NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 
 lock = threading.Lock()
 received = []
@@ -65,88 +92,249 @@ class ParseError(Exception):
     pass
 
 
-def parse_html(text):
-    """Telegram's HTML parse mode: returns the visible text, or raises ParseError with
-    Telegram's wording."""
+# Telegram's HTML parse mode (tdlib's parse_html): the tags it knows and the entity each makes.
+TAG_ENTITY = {"b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline", "ins": "underline",
+              "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough", "tg-spoiler": "spoiler",
+              "span": "spoiler", "a": "text_link", "code": "code", "pre": "pre", "blockquote": "blockquote",
+              "tg-emoji": "custom_emoji"}
+NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+ENTITY_RE = re.compile(r"&(?:#x([0-9A-Fa-f]*)|#([0-9]*)|([A-Za-z]*))(;?)")
+
+
+def utf16_len(s):
+    return len(s.encode("utf-16-le")) // 2
+
+
+def slice16(s, offset, length):
+    """The part of s at a UTF-16 offset and length, as the Bot API's entities address it."""
+    return s.encode("utf-16-le")[offset * 2:(offset + length) * 2].decode("utf-16-le")
+
+
+def parse_html(text, strict=True):
+    """Telegram's HTML parse mode. Returns (plain text, entities): each entity a dict with type,
+    offset and length in UTF-16 code units (as the Bot API counts them) and url / user_id /
+    language / custom_emoji_id where the type has one. Raises ParseError with the Bot API's
+    wording ("can't parse entities: ...").
+
+    strict=False reads like tdlib itself: a '&' that starts no entity it knows, and a stray '>',
+    are text. strict=True (what the mock holds the plugin to) is what the Bot API documentation
+    asks for: every '<', '>' and '&' that is not markup is written &lt; &gt; &amp;, entities are
+    only &lt; &gt; &amp; &quot; and numeric ones with their ';', and a link is http(s):// or tg://."""
     out = []
-    stack = []
+    pos16 = 0
+    stack = []        # open tags: [name, utf16 offset, attributes]
+    entities = []
+    n = len(text)
+
+    def at(k):
+        return len(text[:k].encode("utf-8"))
+
+    def fail(message):
+        raise ParseError(f"can't parse entities: {message}")
+
+    def entity(k):
+        """(character, index after) for the '&' at k, or (None, k + 1) when tdlib keeps it as text."""
+        m = ENTITY_RE.match(text, k)
+        hexa, dec, name, semi = m.groups()
+        ch = None
+        if hexa is not None or dec is not None:
+            digits = hexa if hexa is not None else dec
+            value = int(digits, 16 if hexa is not None else 10) if digits else 0
+            # tdlib: no code point 0, none past U+10FFFF, at most 9 bytes for "&#...".
+            if 0 < value < 0x10FFFF and len(m.group(0)) - len(semi) < 10 and not 0xD800 <= value <= 0xDFFF:
+                ch = chr(value)
+        elif name in NAMED_ENTITIES:
+            ch = NAMED_ENTITIES[name]
+        if strict and (ch is None or not semi):
+            shown = m.group(0) if len(m.group(0)) > 1 else "&"
+            if ch is None and name:
+                fail(f"Unsupported HTML entity \"{shown}\" at byte offset {at(k)}: only &lt; &gt; &amp; &quot; and numeric entities are supported")
+            fail(f"Character '&' at byte offset {at(k)} must be escaped as &amp;")
+        if ch is None:
+            return None, k + 1
+        return ch, m.end()
+
+    def decoded(start, stop):
+        """Attribute value text[start:stop] with its entities decoded."""
+        parts, k = [], start
+        while k < stop:
+            if text[k] == "&":
+                ch, j = entity(k)
+                parts.append("&" if ch is None else ch)
+                k = min(j, stop)
+            else:
+                parts.append(text[k])
+                k += 1
+        return "".join(parts)
+
     i = 0
-    raw = text.encode("utf-8")
-
-    def offset(pos):
-        return len(text[:pos].encode("utf-8"))
-
-    while i < len(text):
+    while i < n:
         c = text[i]
-        if c == "<":
-            end = text.find(">", i)
-            if end < 0:
-                raise ParseError(f"Can't parse entities: unclosed start tag at byte offset {offset(i)}")
-            inner = text[i + 1:end]
-            if inner.startswith("/"):
-                name = inner[1:].strip().lower()
-                if not stack:
-                    raise ParseError(f"Can't parse entities: unexpected end tag at byte offset {offset(i)}")
-                if stack[-1] != name:
-                    raise ParseError(f"Can't parse entities: can't find end tag corresponding to start tag \"{stack[-1]}\"")
-                stack.pop()
-            else:
-                m = re.match(r"([A-Za-z][A-Za-z0-9-]*)(.*)$", inner, re.S)
-                if not m:
-                    raise ParseError(f"Can't parse entities: unsupported start tag \"{inner[:20]}\" at byte offset {offset(i)}")
-                name, attrs = m.group(1).lower(), m.group(2)
-                if name not in ALLOWED_TAGS:
-                    raise ParseError(f"Can't parse entities: unsupported start tag \"{name}\" at byte offset {offset(i)}")
-                parsed = dict((k.lower(), v) for k, v in re.findall(r'\s*([A-Za-z-]+)\s*=\s*"([^"]*)"', attrs))
-                leftover = re.sub(r'\s*([A-Za-z-]+)\s*=\s*"([^"]*)"', "", attrs).strip()
-                if leftover not in ("", "expandable"):
-                    raise ParseError(f"Can't parse entities: can't parse attributes of tag \"{name}\" at byte offset {offset(i)}")
-                if name == "a":
-                    href = unescape(parsed.get("href", ""), i)
-                    if not re.match(r"(https?://|tg://)", href):
-                        raise ParseError(f"Can't parse entities: unsupported URL \"{href[:40]}\" in tag \"a\"")
-                if name == "span" and parsed.get("class") != "tg-spoiler":
-                    raise ParseError("Can't parse entities: tag \"span\" must have class \"tg-spoiler\"")
-                stack.append(name)
-            i = end + 1
-        elif c == "&":
-            m = re.match(r"&(#[0-9]{1,7}|#x[0-9A-Fa-f]{1,6}|[A-Za-z]+);", text[i:])
-            if not m:
-                raise ParseError(f"Can't parse entities: character '&' must be escaped at byte offset {offset(i)}")
-            ent = m.group(1)
-            if ent.startswith("#x"):
-                out.append(chr(int(ent[2:], 16)))
-            elif ent.startswith("#"):
-                out.append(chr(int(ent[1:])))
-            elif ent in NAMED_ENTITIES:
-                out.append(NAMED_ENTITIES[ent])
-            else:
-                raise ParseError(f"Can't parse entities: unsupported entity \"&{ent};\" at byte offset {offset(i)}")
-            i += len(m.group(0))
-        elif c == ">":
-            raise ParseError(f"Can't parse entities: character '>' must be escaped at byte offset {offset(i)}")
-        else:
+        if c == "&":
+            ch, i = entity(i)
+            ch = "&" if ch is None else ch
+            out.append(ch)
+            pos16 += utf16_len(ch)
+            continue
+        if c == ">" and strict:
+            fail(f"Character '>' at byte offset {at(i)} must be escaped as &gt;")
+        if c != "<":
             out.append(c)
+            pos16 += utf16_len(c)
             i += 1
+            continue
+        begin = i
+        i += 1
+        if i < n and text[i] == "/":
+            j = i + 1
+            while j < n and not text[j].isspace() and text[j] != ">":
+                j += 1
+            name = text[i + 1:j].lower()
+            while j < n and text[j].isspace():
+                j += 1
+            if j >= n or text[j] != ">":
+                fail(f"Unclosed end tag at byte offset {at(begin)}")
+            if not stack:
+                fail(f"Unexpected end tag at byte offset {at(begin)}")
+            if name and name != stack[-1][0]:
+                fail(f"Unmatched end tag at byte offset {at(begin)}, expected \"</{stack[-1][0]}>\", found \"</{name}>\"")
+            tag, offset, attrs = stack.pop()
+            i = j + 1
+            length = pos16 - offset
+            if tag == "code" and stack and stack[-1][0] == "pre" and attrs.get("class", "").startswith("language-"):
+                stack[-1][2]["language"] = attrs["class"][len("language-"):]
+                continue
+            if length <= 0:
+                continue
+            e = {"type": TAG_ENTITY[tag], "offset": offset, "length": length}
+            if tag == "a":
+                url = attrs.get("href")
+                if url is None:  # tdlib: <a> without href links its own text
+                    url = slice16("".join(out), offset, length)
+                m = re.match(r"tg://user\?id=([0-9]{1,15})$", url)
+                if m:
+                    e = {"type": "text_mention", "offset": offset, "length": length, "user_id": int(m.group(1))}
+                elif re.match(r"(https?://|tg://)\S+$", url):
+                    e["url"] = url
+                elif strict:
+                    fail(f"Unsupported URL \"{url[:40]}\" in the tag \"a\"")
+                else:
+                    continue
+            elif tag == "pre" and attrs.get("language"):
+                e["language"] = attrs["language"]
+            elif tag == "blockquote" and "expandable" in attrs:
+                e["type"] = "expandable_blockquote"
+            elif tag == "tg-emoji":
+                e["custom_emoji_id"] = attrs.get("emoji-id", "")
+            entities.append(e)
+            continue
+        j = i
+        while j < n and not text[j].isspace() and text[j] not in "/>":
+            j += 1
+        name = text[i:j].lower()
+        if name not in TAG_ENTITY:
+            fail(f"Unsupported start tag \"{name}\" at byte offset {at(begin)}")
+        attrs = {}
+        while True:
+            while j < n and text[j].isspace():
+                j += 1
+            if j >= n:
+                fail(f"Unclosed start tag at byte offset {at(begin)}")
+            if text[j] == ">":
+                break
+            k = j
+            while j < n and not text[j].isspace() and text[j] not in "=>":
+                j += 1
+            attr = text[k:j].lower()
+            if not attr:
+                fail(f"Empty attribute name in the tag \"{name}\" at byte offset {at(begin)}")
+            while j < n and text[j].isspace():
+                j += 1
+            if j >= n or text[j] != "=":
+                if name == "blockquote" and attr == "expandable":
+                    attrs["expandable"] = ""
+                    continue
+                fail(f"Expected equal sign in declaration of an attribute of the tag \"{name}\" at byte offset {at(begin)}")
+            j += 1
+            while j < n and text[j].isspace():
+                j += 1
+            if j >= n:
+                fail(f"Unclosed start tag at byte offset {at(begin)}")
+            if text[j] in "\"'":
+                close = text.find(text[j], j + 1)
+                if close < 0:
+                    fail(f"Unclosed start tag at byte offset {at(begin)}")
+                value = decoded(j + 1, close)
+                j = close + 1
+            else:
+                k = j
+                while j < n and (text[j].isalnum() or text[j] in ".-"):
+                    j += 1
+                value = text[k:j]
+            attrs[attr] = value
+        if name == "span" and attrs.get("class") != "tg-spoiler":
+            fail("Tag \"span\" must have class \"tg-spoiler\"")
+        if name == "tg-emoji" and not re.match(r"[0-9]+$", attrs.get("emoji-id", "")):
+            fail(f"Custom emoji identifier must be specified in the tag \"tg-emoji\" at byte offset {at(begin)}")
+        stack.append([name, pos16, attrs])
+        i = j + 1
     if stack:
-        raise ParseError(f"Can't parse entities: can't find end tag corresponding to start tag \"{stack[-1]}\"")
-    del raw
-    return "".join(out)
+        fail(f"Can't find end tag corresponding to start tag \"{stack[-1][0]}\"")
+    return "".join(out), entities
 
 
-def unescape(value, pos):
-    def repl(m):
-        ent = m.group(1)
-        if ent.startswith("#x"):
-            return chr(int(ent[2:], 16))
-        if ent.startswith("#"):
-            return chr(int(ent[1:]))
-        if ent in NAMED_ENTITIES:
-            return NAMED_ENTITIES[ent]
-        raise ParseError(f"Can't parse entities: unsupported entity \"&{ent};\"")
-    if re.search(r"&(?!(#[0-9]{1,7}|#x[0-9A-Fa-f]{1,6}|[A-Za-z]+);)", value):
-        raise ParseError("Can't parse entities: character '&' must be escaped")
-    return re.sub(r"&(#[0-9]{1,7}|#x[0-9A-Fa-f]{1,6}|[A-Za-z]+);", repl, value)
+def normalized(entities):
+    """Entities as a sorted list of tuples, for comparing two parses (order is not meaningful)."""
+    return sorted((e["type"], e["offset"], e["length"], e.get("url") or "", e.get("user_id") or 0,
+                   e.get("language") or "", e.get("custom_emoji_id") or "") for e in entities)
+
+
+def ptb_oracle(plain, entities):
+    """The --oracle check: python-telegram-bot (PyPI), an implementation independent of the
+    plugin, serialises the parsed message back to HTML; that HTML, read as Telegram reads it, must
+    give the same text and entities. Returns PTB's HTML; raises ParseError when it disagrees."""
+    import datetime
+    from telegram import Chat, Message, MessageEntity, User
+    from telegram.constants import MessageLimit
+    from telegram.helpers import mention_html
+
+    def refuse(why):
+        raise ParseError(f"can't parse entities: python-telegram-bot disagrees: {why}")
+
+    if len(plain) > MessageLimit.MAX_TEXT_LENGTH:
+        raise ParseError("message is too long")
+    ptb_entities = []
+    for e in entities:
+        name = slice16(plain, e["offset"], e["length"])
+        user = User(id=e["user_id"], first_name=name, is_bot=False) if "user_id" in e else None
+        ptb_entities.append(MessageEntity(type=e["type"], offset=e["offset"], length=e["length"], url=e.get("url"),
+                                          user=user, language=e.get("language"),
+                                          custom_emoji_id=e.get("custom_emoji_id")))
+        if e["type"] == "text_mention":
+            # A mention of a user by id: PTB's own helper must write one that reads back the same.
+            fragment = mention_html(e["user_id"], name)
+            got = parse_html(fragment, strict=True)
+            if got[0] != name or normalized(got[1]) != normalized([{"type": "text_mention", "offset": 0,
+                                                                   "length": utf16_len(name), "user_id": e["user_id"]}]):
+                refuse(f"mention_html({e['user_id']}, {name!r}) = {fragment!r} reads back as {got!r}")
+    message = Message(message_id=1, date=datetime.datetime.now(datetime.timezone.utc),
+                      chat=Chat(id=-1001, type=Chat.SUPERGROUP), text=plain, entities=ptb_entities)
+    rendered = message.text_html
+    try:
+        again, again_entities = parse_html(rendered, strict=False)
+    except ParseError as error:
+        refuse(f"its HTML {rendered[:300]!r} does not parse ({error})")
+    if again != plain:
+        refuse(f"its HTML {rendered[:300]!r} reads as text {again[:300]!r}, the message as {plain[:300]!r}")
+    # PTB writes a pre's language as <code class="X">, where Telegram reads class="language-X" (and
+    # otherwise a code entity inside the pre): compare pre blocks without their language.
+    def comparable(found):
+        pres = {(e["offset"], e["length"]) for e in found if e["type"] == "pre"}
+        return normalized([dict(e, language=None) for e in found
+                           if not (e["type"] == "code" and (e["offset"], e["length"]) in pres)])
+    if comparable(again_entities) != comparable(entities):
+        refuse(f"its HTML {rendered[:300]!r} has entities {normalized(again_entities)}, the message {normalized(entities)}")
+    return rendered
 
 
 def check_keyboard(markup):
@@ -340,19 +528,24 @@ def make_handler(args, chats):
             if not isinstance(text, str) or not text.strip():
                 return self.error(400, "Bad Request: message text is empty")
             mode = params.get("parse_mode")
+            ptb_html = None
             try:
                 if mode is None:
-                    visible = text
+                    visible, entities = text, []
                 elif str(mode).lower() == "html":
-                    visible = parse_html(text)
+                    visible, entities = parse_html(text)
                 else:
                     return self.error(400, f"Bad Request: unsupported parse_mode {mode} in this mock")
+                if not visible.strip():
+                    raise ParseError("message text is empty")
+                if len(visible) > MAX_TEXT:
+                    raise ParseError("message is too long")
+                if args.oracle:
+                    ptb_html = ptb_oracle(visible, entities)
             except ParseError as error:
+                if args.oracle:
+                    sys.stderr.write(f"telegram_mock: refused {text[:500]!r}: {error}\n")
                 return self.error(400, f"Bad Request: {error}")
-            if not visible.strip():
-                return self.error(400, "Bad Request: message text is empty")
-            if len(visible) > MAX_TEXT:
-                return self.error(400, "Bad Request: message is too long")
             markup = params.get("reply_markup")
             if markup is not None:
                 try:
@@ -384,7 +577,8 @@ def make_handler(args, chats):
             with lock:
                 message_ids[key] = message_ids.get(key, 0) + 1
                 mid = message_ids[key]
-                received.append({"chat_id": params.get("chat_id"), "text": visible, "html": text, "reply_markup": markup,
+                received.append({"chat_id": params.get("chat_id"), "text": visible, "entities": entities, "html": text,
+                                 "ptb_html": ptb_html, "reply_markup": markup,
                                  "disable_notification": params.get("disable_notification", False),
                                  "link_preview_options": lpo, "message_id": mid,
                                  "headers": {k.lower(): v for k, v in self.headers.items()}})
@@ -392,6 +586,10 @@ def make_handler(args, chats):
             result = {"message_id": mid, "from": {"id": int(args.token.split(":")[0]), "is_bot": True, "first_name": "Herald test bot",
                                                   "username": "herald_test_bot"},
                       "chat": chat, "date": int(time.time()), "text": visible}
+            if entities:
+                result["entities"] = [{k: v for k, v in e.items() if k != "user_id"} |
+                                      ({"user": {"id": e["user_id"], "is_bot": False, "first_name": slice16(visible, e["offset"], e["length"])}}
+                                       if "user_id" in e else {}) for e in entities]
             if markup is not None:
                 result["reply_markup"] = markup
             self.answer(200, {"ok": True, "result": result})
@@ -409,6 +607,7 @@ def main():
     parser.add_argument("--fail", action="append", default=[])
     parser.add_argument("--webhook-set", action="store_true")
     parser.add_argument("--no-updates", action="store_true")
+    parser.add_argument("--oracle", action="store_true")
     args = parser.parse_args()
     chats = {}
     for spec in args.chat:
@@ -417,6 +616,8 @@ def main():
     args.blocked = set(args.blocked)
     args.migrated = dict(m.split(":", 1) for m in args.migrated)
     fail_rules.extend(parse_fail(rule) for rule in args.fail)
+    if args.oracle:
+        import telegram  # noqa: F401  (fail at start, not at the first message, if it is missing)
     serve(make_handler(args, chats))
 
 
