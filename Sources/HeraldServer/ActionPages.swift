@@ -81,8 +81,8 @@ struct LinkRoutes: Sendable {
             return HTMLPage.message(.conflict, "Nothing to do", "Incident #\(incident.number) is \(incident.status) already.")
         }
 
-        let fresh = try await context.service.store.write { [nonce = claims.nonce, expiry = claims.expiresAt] in
-            try $0.useLinkNonce(nonce, expiresAt: expiry)
+        let fresh = try await context.service.store.write { [nonce = claims.nonce, expiry = claims.expiresAt, now = context.clock()] in
+            try $0.useLinkNonce(nonce, expiresAt: expiry, now: now)
         }
         guard fresh else {
             return HTMLPage.message(.conflict, "This link was used already",

@@ -340,9 +340,9 @@ struct Transaction: StoreTransaction {
 
     // MARK: Links
 
-    func useLinkNonce(_ nonce: String, expiresAt: Date) throws -> Bool {
+    func useLinkNonce(_ nonce: String, expiresAt: Date, now: Date) throws -> Bool {
         // Forget nonces of links that cannot verify any more: they are refused by time anyway.
-        try db.execute(sql: "DELETE FROM link_nonce WHERE expires_at < ?", arguments: [Date().timeIntervalSince1970 - 86400])
+        try db.execute(sql: "DELETE FROM link_nonce WHERE expires_at < ?", arguments: [Self.seconds(now)])
         try db.execute(sql: "INSERT OR IGNORE INTO link_nonce (nonce, expires_at) VALUES (?, ?)", arguments: [nonce, Self.seconds(expiresAt)])
         return db.changesCount > 0
     }

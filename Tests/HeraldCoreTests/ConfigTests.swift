@@ -69,7 +69,7 @@ struct ConfigTests {
             plugin: webhook
         """)
         #expect(found == [
-            "/etc/herald/herald.yaml:2:1: integratons: unknown key 'integratons' (known: plugin_dirs, store, templates, mapping_tables, integrations)",
+            "/etc/herald/herald.yaml:2:1: integratons: unknown key 'integratons' (known: plugin_dirs, store, server, templates, mapping_tables, integrations, members, teams, services)",
             "/etc/herald/herald.yaml:6:21: integrations[0].settings.url: environment variable MISSING_URL is not set",
             "/etc/herald/herald.yaml:7:49: integrations[0].egress.allow_loopbak: unknown key 'allow_loopbak' (known: allow, allow_loopback)",
             "/etc/herald/herald.yaml:7:21: integrations[0].egress.allow[0]: 'https://x.example.com/' must be a host name (no scheme, path or port)",

@@ -11,16 +11,24 @@ import Testing
 struct TencentSignatureVectorTests {
     static let payload = #"{"Limit": 1, "Filters": [{"Values": ["\u672a\u547d\u540d"], "Name": "instance-name"}]}"#
 
-    static func shim() throws -> LoadedPlugin {
+    /// Compiled once per run: `static let` initialisation is thread-safe, so tests running in
+    /// parallel never load a half-written library.
+    static let library: Result<String, Fixtures.BuildError> = {
         let dir = Fixtures.workDirectory + "/tc3-shim"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let library = dir + "/tc3-shim.so"
-        if !FileManager.default.fileExists(atPath: library) {
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             try Fixtures.run("/usr/bin/env", ["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fPIC", "-shared", "-fvisibility=hidden",
                                               "-I", Fixtures.repositoryRoot + "/include",
                                               Fixtures.repositoryRoot + "/Plugins/tencent-common/tc3_vector_shim.c", "-o", library])
+            return .success(library)
+        } catch {
+            return .failure(Fixtures.BuildError(description: "\(error)"))
         }
-        return try PluginLoader.load(libraryAt: library)
+    }()
+
+    static func shim() throws -> LoadedPlugin {
+        try PluginLoader.load(libraryAt: library.get())
     }
 
     func sign(secretKey: String, action: String?) throws -> (authorization: String, stringToSign: String) {

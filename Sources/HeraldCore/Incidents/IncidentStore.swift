@@ -55,6 +55,7 @@ public protocol StoreTransaction: StoreReader {
     /// Leases up to `limit` due notifications (pending with `nextAttemptAt <= now`, or leased
     /// with an expired lease) until `leaseUntil`, earliest first.
     func leaseNotifications(now: Date, leaseUntil: Date, limit: Int) throws -> [OutboxEntry]
-    /// Records a signed link's nonce; false when it was used already (a replay).
-    func useLinkNonce(_ nonce: String, expiresAt: Date) throws -> Bool
+    /// Records a signed link's nonce; false when it was used already (a replay). Nonces of links
+    /// expired before `now` may be forgotten: such links are refused by their expiry anyway.
+    func useLinkNonce(_ nonce: String, expiresAt: Date, now: Date) throws -> Bool
 }
