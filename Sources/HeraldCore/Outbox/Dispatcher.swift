@@ -5,7 +5,7 @@ import Metrics
 import Synchronization
 
 /// Retry policy for outbox rows.
-public struct DispatchSettings: Sendable {
+public struct DispatchSettings: Sendable, Equatable {
     /// Attempts before a row is dead.
     public var maxAttempts = 8
     /// Backoff before attempt n+1 is `base * 2^(n-1)`, jittered ±25 %, at most `maxBackoff`.
@@ -133,9 +133,14 @@ public final class Dispatcher: Sendable {
                 try await record(row, merged, .failed(reason: "incident \(row.incidentID) does not exist"), notes: [])
                 return
             }
-            // An escalation message for an incident someone already took is moot.
-            if merged.isEmpty, row.event == .fire || row.event == .refire, incident.status != .triggered,
-               !(service.currentLevel(incident)?.force ?? false) {
+            // An escalation message queued before someone took the incident, or for one that is
+            // over, is moot (a forced level's later messages are not).
+            let moot = switch incident.status {
+            case .triggered: false
+            case .acknowledged: row.createdAt <= (incident.acknowledgedAt ?? .distantPast)
+            case .resolved, .closed: true
+            }
+            if merged.isEmpty, row.event == .fire || row.event == .refire, moot {
                 try await store.write { tx in
                     var r = row
                     r.state = .cancelled
