@@ -5,7 +5,7 @@ import HeraldPluginHost
 // of notifications and the escalation timers. Plain values; `IncidentStore` persists them.
 
 /// What an alert source asks for.
-public enum AlertAction: String, Sendable, Codable, CaseIterable {
+public enum AlertAction: String, Sendable, CaseIterable {
     case trigger, acknowledge, resolve
 }
 
@@ -36,7 +36,7 @@ public struct AlertEvent: Sendable, Equatable {
     }
 }
 
-public struct Incident: Sendable, Equatable, Codable {
+public struct Incident: Sendable, Equatable {
     public var id: String
     public var number: Int64
     public var dedupKey: String
@@ -91,40 +91,21 @@ public struct Incident: Sendable, Equatable, Codable {
     }
 }
 
-extension Severity: Codable {
-    public init(from decoder: any Decoder) throws {
-        let name = try decoder.singleValueContainer().decode(String.self)
-        guard let value = Severity(name: name) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "severity must be critical, warning or info"))
-        }
-        self = value
-    }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
-    }
-}
+/// Enums stored and shown by their names ("critical", "acknowledged", "refire").
+public protocol NamedCase: CaseIterable, CustomStringConvertible {}
 
-extension IncidentStatus: Codable {
+extension NamedCase {
     public init?(name: String) {
         guard let value = Self.allCases.first(where: { $0.description == name }) else { return nil }
         self = value
     }
-    public init(from decoder: any Decoder) throws {
-        let name = try decoder.singleValueContainer().decode(String.self)
-        guard let value = IncidentStatus(name: name) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown status \(name)"))
-        }
-        self = value
-    }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
-    }
 }
 
+extension IncidentStatus: NamedCase {}
+extension MessageEvent: NamedCase {}
+
 /// One line of an incident's history.
-public struct TimelineEntry: Sendable, Equatable, Codable {
+public struct TimelineEntry: Sendable, Equatable {
     public var incidentID: String
     public var at: Date
     /// "triggered", "alert", "acknowledged", "notified", "delivery_failed", "escalated"...
@@ -143,8 +124,8 @@ public struct TimelineEntry: Sendable, Equatable, Codable {
 }
 
 /// An outbox row (a notification): one message to one destination, delivered at least once.
-public struct OutboxEntry: Sendable, Equatable, Codable {
-    public enum State: String, Sendable, Codable {
+public struct OutboxEntry: Sendable, Equatable {
+    public enum State: String, Sendable {
         /// Waiting for `nextAttemptAt`.
         case pending
         /// A dispatcher holds it until `leaseUntil`; after that it is pending again.
@@ -201,28 +182,10 @@ public struct OutboxEntry: Sendable, Equatable, Codable {
     public var destination: String { recipient.isEmpty ? integration : "\(integration)/\(recipient)" }
 }
 
-extension MessageEvent: Codable {
-    public init?(name: String) {
-        guard let value = Self.allCases.first(where: { $0.description == name }) else { return nil }
-        self = value
-    }
-    public init(from decoder: any Decoder) throws {
-        let name = try decoder.singleValueContainer().decode(String.self)
-        guard let value = MessageEvent(name: name) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown event \(name)"))
-        }
-        self = value
-    }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
-    }
-}
-
 /// A durable escalation timer. Firing deletes the row in the same transaction as its effects,
 /// so a restart neither loses nor repeats one.
-public struct EscalationTimer: Sendable, Equatable, Codable {
-    public enum Kind: String, Sendable, Codable {
+public struct EscalationTimer: Sendable, Equatable {
+    public enum Kind: String, Sendable {
         /// The rule's delay window ended: notify level 0 if the incident is still open.
         case delayEnd = "delay_end"
         /// Loop notification: notify the current level again.
