@@ -47,7 +47,8 @@ struct Engine {
                 timeout_minutes: 0
     """
 
-    init(clock: TestClock = TestClock(), storePath: String? = nil, opsRateLimit: String? = nil, settings: DispatchSettings = DispatchSettings()) async throws {
+    init(clock: TestClock = TestClock(), storePath: String? = nil, opsRateLimit: String? = nil, settings: DispatchSettings = DispatchSettings(),
+         policy: String = Engine.policy) async throws {
         self.clock = clock
         let sink = try MockServer(script: "notify_sink.py")
         self.sink = sink
@@ -66,7 +67,7 @@ struct Engine {
         \(hook("ann-hook"))
         \(hook("bob-hook"))
         \(hook("ops", "    updates: {events: [acknowledged, resolved, closed]}" + (opsRateLimit.map { "\n    rate_limit: \($0)" } ?? "")))
-        \(Self.policy)
+        \(policy)
         """, file: "/tmp/engine.yaml", environment: [:])
         let runtime = HeraldRuntime(config: config)
         guard runtime.problems.isEmpty else { throw Fixtures.BuildError(description: "\(runtime.problems)") }
@@ -294,5 +295,166 @@ struct EscalationTests {
         #expect(plans["dueTimers"]?.contains("USING INDEX timer_due") == true, "\(plans)")
         #expect(plans["lease"]?.contains("USING INDEX notification_due") == true, "\(plans)")
         #expect(plans["lease"]?.contains("SCAN notification") == false, "\(plans)")
+    }
+}
+
+@Suite("Escalation rules")
+struct RuleTests {
+    static func policy(_ yaml: String) throws -> EscalationPolicy {
+        try HeraldConfig.parse("plugin_dirs: []\n" + yaml, file: "/tmp/rules.yaml", environment: [:]).policy
+    }
+
+    static func incident(_ title: String = "Disk full", severity: Severity = .critical, labels: [String: String] = [:], service: String = "default") -> Incident {
+        Incident(id: "inc_x", number: 1, dedupKey: "k", service: service, title: title, description: "", severity: severity, status: .triggered,
+                 labels: labels, alertCount: 1, createdAt: Date(), updatedAt: Date(), acknowledgedBy: [], rule: nil, level: 0, escalationGeneration: 0)
+    }
+
+    @Test func rulesMatchTopToBottomOnSeverityTitleAndLabelsAsAnOrOfAndGroups() throws {
+        let policy = try Self.policy("""
+        members: [{name: ann}]
+        services:
+          - name: default
+            rules:
+              - name: prod-db
+                when:
+                  - {severity: [critical], labels: {env: {in: [prod]}, team: {not_in: [test]}}}
+                  - {title: {contains: [replica, lag]}}
+                levels: [{members: [ann]}]
+              - name: anything-critical
+                when: [{severity: [critical]}]
+                levels: [{members: [ann]}]
+          - name: payments
+            rules:
+              - {name: all, levels: [{members: [ann]}]}
+        """)
+        let now = Date()
+        #expect(policy.rule(for: Self.incident(labels: ["env": "prod"]), at: now)?.name == "prod-db")
+        #expect(policy.rule(for: Self.incident(labels: ["env": "prod", "team": "test"]), at: now)?.name == "anything-critical", "NOT IN excludes")
+        #expect(policy.rule(for: Self.incident(labels: ["env": "staging"]), at: now)?.name == "anything-critical")
+        #expect(policy.rule(for: Self.incident("Replica LAG 30s", severity: .info), at: now)?.name == "prod-db", "the second AND group, case-insensitive")
+        #expect(policy.rule(for: Self.incident("Replica only", severity: .info), at: now) == nil, "every test of a group must hold")
+        #expect(policy.rule(for: Self.incident(severity: .info, service: "payments"), at: now)?.name == "all")
+        #expect(policy.rule(for: Self.incident(severity: .warning, service: "unknown"), at: now) == nil, "unknown services use default")
+    }
+
+    @Test func aWeeklyTimeWindowIsReadInItsTimeZoneAndMayCrossMidnight() throws {
+        let policy = try Self.policy("""
+        members: [{name: ann}]
+        services:
+          - name: default
+            rules:
+              - name: office-hours
+                time_window: {days: [mon, tue, wed, thu, fri], from: "09:00", to: "18:00", timezone: Asia/Shanghai}
+                levels: [{members: [ann]}]
+              - name: nights
+                time_window: {days: [fri], from: "22:00", to: "06:00", timezone: UTC}
+                levels: [{members: [ann]}]
+        """)
+        func at(_ iso: String) -> Date { try! Date(iso, strategy: .iso8601) }
+        // 2026-11-24 is a Tuesday. 02:00 UTC is 10:00 in Shanghai.
+        #expect(policy.rule(for: Self.incident(), at: at("2026-11-24T02:00:00Z"))?.name == "office-hours")
+        #expect(policy.rule(for: Self.incident(), at: at("2026-11-24T11:00:00Z")) == nil, "19:00 in Shanghai")
+        // Friday 23:00 UTC and Saturday 05:00 UTC belong to Friday's night window; Saturday 23:00 does not.
+        #expect(policy.rule(for: Self.incident(), at: at("2026-11-27T23:00:00Z"))?.name == "nights")
+        #expect(policy.rule(for: Self.incident(), at: at("2026-11-28T05:00:00Z"))?.name == "nights")
+        #expect(policy.rule(for: Self.incident(), at: at("2026-11-28T23:00:00Z")) == nil)
+    }
+
+    @Test func policyMistakesAreReportedWithTheirPlace() {
+        do {
+            _ = try Self.policy("""
+            members: [{name: ann, phone: "12345"}]
+            teams: [{name: dba, members: [ghost]}]
+            services:
+              - name: default
+                rules:
+                  - name: r
+                    delay_seconds: 4000
+                    levels:
+                      - {members: [ann], timeout_minutes: 721, repeat: {times: 7, interval_minutes: 0.1}}
+                      - {teams: [nope], group_chats: [no-such-chat]}
+            """)
+            Issue.record("the config was accepted")
+        } catch {
+            let text = (error as? ConfigErrors)?.errors.map(\.description) ?? ["\(error)"]
+            #expect(text.contains { $0.contains(":2:") && $0.contains("members[0].phone: must be an E.164 number") }, "\(text)")
+            #expect(text.contains { $0.contains("delay_seconds: must be a whole number from 0 to 3600") }, "\(text)")
+            #expect(text.contains { $0.contains("timeout_minutes: must be a whole number from 0 to 720") }, "\(text)")
+            #expect(text.contains { $0.contains("repeat.times: must be a whole number from 0 to 6") }, "\(text)")
+            #expect(text.contains { $0.contains("repeat.interval_minutes: must be a number of minutes from 0.5 to 120") }, "\(text)")
+        }
+        do {
+            _ = try Self.policy("""
+            members: [{name: ann}]
+            teams: [{name: dba, members: [ghost]}]
+            services:
+              - name: default
+                rules:
+                  - name: r
+                    levels:
+                      - {members: [ann]}
+                      - {teams: [nope], group_chats: [no-such-chat]}
+            """)
+            Issue.record("the config was accepted")
+        } catch {
+            let text = (error as? ConfigErrors)?.errors.map(\.description) ?? ["\(error)"]
+            #expect(text.contains { $0.contains(":3:") && $0.contains("teams.dba: member 'ghost' is not under members:") }, "\(text)")
+            #expect(text.contains { $0.contains(":10:") && $0.contains("levels[1]: team 'nope' is not under teams:") }, "\(text)")
+            #expect(text.contains { $0.contains("group chat 'no-such-chat' is not an integration") }, "\(text)")
+        }
+    }
+}
+
+@Suite("Escalation windows", .serialized)
+struct EscalationWindowTests {
+    @Test func anIncidentClosedWithinTheDelayWindowNotifiesNobody() async throws {
+        let engine = try await Engine(policy: """
+        members: [{name: ann, preferences: {critical: [ann-hook]}}]
+        services:
+          - name: default
+            rules:
+              - {name: delayed, delay_seconds: 120, levels: [{members: [ann], direct: follow_preference, group_chats: [ops]}]}
+        """)
+        defer { engine.stop() }
+        let quiet = try await engine.service.ingest(AlertEvent(dedupKey: "flap", title: "Flapping", severity: .critical)).incident
+        engine.clock.advance(minutes: 1)
+        try await engine.pass()
+        _ = try await engine.service.ingest(AlertEvent(action: .resolve, dedupKey: "flap", title: "Flapping"))
+        engine.clock.advance(minutes: 5)
+        try await engine.pass()
+        #expect(try await engine.paths().isEmpty, "resolved within the delay: nobody is told")
+        #expect(try await engine.service.timeline(quiet.id).contains { $0.kind == "delayed" })
+
+        _ = try await engine.service.ingest(AlertEvent(dedupKey: "real", title: "Real", severity: .critical))
+        engine.clock.advance(minutes: 2)
+        try await engine.pass()
+        #expect(try await engine.paths().sorted() == ["/ann-hook", "/ops"])
+    }
+
+    @Test func aForcedLevelEscalatesAnAcknowledgedIncidentUntilItIsClosed() async throws {
+        let engine = try await Engine(policy: """
+        members: [{name: ann, preferences: {critical: [ann-hook]}}, {name: bob, preferences: {critical: [bob-hook]}}]
+        services:
+          - name: default
+            rules:
+              - name: forced
+                levels:
+                  - {members: [ann], direct: follow_preference, timeout_minutes: 10, force: true}
+                  - {members: [bob], direct: follow_preference, timeout_minutes: 0}
+        """)
+        defer { engine.stop() }
+        let incident = try await engine.service.ingest(AlertEvent(dedupKey: "f", title: "Must be fixed", severity: .critical)).incident
+        try await engine.pass()
+        _ = try await engine.service.act(.acknowledge, on: incident.id, by: "ann", via: "")
+        engine.clock.advance(minutes: 10)
+        try await engine.pass()
+        #expect(try await engine.paths() == ["/ann-hook", "/bob-hook"], "acknowledged but not closed: bob is told")
+
+        let other = try await engine.service.ingest(AlertEvent(dedupKey: "g", title: "Closed in time", severity: .critical)).incident
+        try await engine.pass()
+        _ = try await engine.service.act(.close, on: other.id, by: "ann", via: "")
+        engine.clock.advance(minutes: 10)
+        try await engine.pass()
+        #expect(try await engine.paths().count == 3, "closed: no escalation")
     }
 }

@@ -57,18 +57,23 @@ struct Harness {
 
     /// Everything a test compares to prove that a request changed nothing: every incident, its
     /// timeline and deliveries, and every timer.
-    func fingerprint() async throws -> String {
+    struct Fingerprint: Equatable, Sendable {
+        var incidents: [Incident] = []
+        var timelines: [[TimelineEntry]] = []
+        var deliveries: [[OutboxEntry]] = []
+        var timers: [EscalationTimer] = []
+    }
+
+    func fingerprint() async throws -> Fingerprint {
         try await store.read { r in
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys  // labels are dictionaries: canonical order
-            var text = ""
-            for incident in try r.incidents(IncidentQuery(limit: 10_000)) {
-                for part in [try encoder.encode(incident), try encoder.encode(r.timeline(incidentID: incident.id)),
-                             try encoder.encode(r.notifications(incidentID: incident.id))] {
-                    text += String(decoding: part, as: UTF8.self) + "\n"
-                }
+            var print = Fingerprint()
+            print.incidents = try r.incidents(IncidentQuery(limit: 10_000))
+            for incident in print.incidents {
+                print.timelines.append(try r.timeline(incidentID: incident.id))
+                print.deliveries.append(try r.notifications(incidentID: incident.id))
             }
-            return text + String(decoding: try encoder.encode(r.dueTimers(now: .distantFuture, limit: 10_000)), as: UTF8.self)
+            print.timers = try r.dueTimers(now: .distantFuture, limit: 10_000)
+            return print
         }
     }
 
