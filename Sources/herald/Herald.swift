@@ -10,13 +10,13 @@ struct Herald: AsyncParsableCommand {
         commandName: "herald",
         abstract: "Herald: incident notifications through channel plugins.",
         version: "0.1.0",
-        subcommands: [Serve.self, Plugins.self, Config.self, Send.self, Action.self, BenchDeliver.self, BenchPrepare.self]
+        subcommands: [Serve.self, Plugins.self, Config.self, Send.self, Action.self, BenchDeliver.self, BenchPrepare.self, BenchTimers.self]
     )
 }
 
 /// Options every command that reads `herald.yaml` shares.
 struct ConfigOptions: ParsableArguments {
-    @Option(name: [.short, .customLong("config")], help: "The config file (default: $HERALD_CONFIG or ./herald.yaml).")
+    @Option(name: [.customShort("c"), .customLong("config")], help: "The config file (default: $HERALD_CONFIG or ./herald.yaml).")
     var path: String?
 
     @Flag(name: .shortAndLong, help: "Log debug details to stderr.")
