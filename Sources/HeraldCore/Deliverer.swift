@@ -2,6 +2,7 @@ import Foundation
 import HeraldHTTP
 import HeraldPluginHost
 import Logging
+import Metrics
 
 /// How one delivery ended.
 public enum DeliveryOutcome: Sendable, Equatable, Error {
@@ -45,6 +46,7 @@ public struct Deliverer: Sendable {
     public func deliver(_ composed: ComposedMessage, through integration: Integration) async -> DeliveryResult {
         for note in composed.notes where note.hasPrefix("template error") {
             logger.warning("\(note)", metadata: ["integration": "\(integration.name)"])
+            Counter(label: "herald_template_errors_total", dimensions: [("integration", integration.name)]).increment()
         }
         var result = await deliver(composed.message, through: integration)
         result.notes = composed.notes
