@@ -13,6 +13,12 @@ import Yams
 ///   api_tokens:
 ///     - {token: "${HERALD_ADMIN_TOKEN}", role: admin}    # everything
 ///     - {token: "${ALERTMANAGER_TOKEN}", role: ingest}   # may only post alerts
+///   dispatch:                                  # outbox retry policy (all optional)
+///     max_attempts: 8                          # then the notification is dead
+///     base_backoff_seconds: 2                  # before attempt n+1: base * 2^(n-1), ±25 %
+///     max_backoff_seconds: 600
+///     lease_seconds: 120                       # a crashed Herald's in-flight rows return after this;
+///                                              # keep it above the longest delivery (plugin timeouts)
 /// ```
 public struct ServerSettings: Sendable, Equatable {
     public enum Role: String, Sendable, Equatable { case admin, ingest }
@@ -30,6 +36,8 @@ public struct ServerSettings: Sendable, Equatable {
     public var apiTokens: [APIToken] = []
     /// Seconds between scheduler passes over due timers when nothing wakes it sooner.
     public var tickSeconds: Double = 1
+    /// The outbox dispatcher's retry policy (`server.dispatch`).
+    public var dispatch = DispatchSettings()
 
     public init() {}
 
@@ -49,7 +57,7 @@ public struct ServerSettings: Sendable, Equatable {
 extension ConfigReader {
     mutating func server(_ node: Node) -> ServerSettings {
         var settings = ServerSettings()
-        guard let members = mapping(node, "server", known: ["listen", "public_url", "link_secret", "link_ttl_hours", "max_body_bytes", "api_tokens", "tick_seconds"]) else {
+        guard let members = mapping(node, "server", known: ["listen", "public_url", "link_secret", "link_ttl_hours", "max_body_bytes", "api_tokens", "tick_seconds", "dispatch"]) else {
             return settings
         }
         if let n = members["listen"], let text = string(n, "server.listen") {
@@ -80,6 +88,20 @@ extension ConfigReader {
             } else {
                 fail(n, "server.tick_seconds", "must be a number of seconds from 0.01 to 60")
             }
+        }
+        if let n = members["dispatch"], let dispatch = mapping(n, "server.dispatch", known: ["max_attempts", "base_backoff_seconds", "max_backoff_seconds", "lease_seconds"]) {
+            if let v = dispatch["max_attempts"] { settings.dispatch.maxAttempts = integer(v, "server.dispatch.max_attempts", 1...100) ?? settings.dispatch.maxAttempts }
+            func seconds(_ key: String, _ range: ClosedRange<Double>, _ text: String) -> Double? {
+                guard let v = dispatch[key] else { return nil }
+                guard let scalar = v.scalar?.string, let value = Double(scalar), range.contains(value) else {
+                    fail(v, "server.dispatch." + key, "must be a number of seconds from \(text)")
+                    return nil
+                }
+                return value
+            }
+            if let v = seconds("base_backoff_seconds", 0.01...3600, "0.01 to 3600") { settings.dispatch.baseBackoff = v }
+            if let v = seconds("max_backoff_seconds", 0.01...86400, "0.01 to 86400") { settings.dispatch.maxBackoff = v }
+            if let v = seconds("lease_seconds", 1...3600, "1 to 3600") { settings.dispatch.leaseSeconds = v }
         }
         if let n = members["api_tokens"] {
             for (i, item) in sequence(n, "server.api_tokens").enumerated() {

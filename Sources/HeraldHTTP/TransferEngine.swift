@@ -383,7 +383,9 @@ final class EngineLoop {
         case .http:
             set(herald_curl_setopt_long(handle, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS))
             // Prefer a new stream on an HTTP/2 connection being set up over opening another one.
-            set(herald_curl_setopt_long(handle, CURLOPT_PIPEWAIT, 1))
+            // Only for https: cleartext http is HTTP/1.1 here (no multiplexing), and waiting would
+            // queue every request to a host behind one that hangs, until their timeouts run out.
+            if scheme == "https" { set(herald_curl_setopt_long(handle, CURLOPT_PIPEWAIT, 1)) }
             set(herald_curl_setopt_str(handle, CURLOPT_ACCEPT_ENCODING, ""))
             set(herald_curl_setopt_str(handle, CURLOPT_USERAGENT, "Herald (libcurl)"))
             set(herald_curl_setopt_long(handle, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1))

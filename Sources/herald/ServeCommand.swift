@@ -47,7 +47,7 @@ extension Herald {
                                           logger: Logger(label: "herald.incidents"),
                                           onQueued: { dispatcherBox.withLock { $0 }?.wake() })
             let dispatcher = Dispatcher(service: service, integrations: runtime.integrations, deliverer: runtime.deliverer, signer: signer,
-                                        rateLimits: Self.rateLimits(config, runtime), logger: Logger(label: "herald.dispatch"))
+                                        rateLimits: Self.rateLimits(config, runtime), settings: config.server.dispatch, logger: Logger(label: "herald.dispatch"))
             dispatcherBox.withLock { $0 = dispatcher }
 
             let context = ServerContext(service: service, integrations: runtime.integrations, signer: signer, settings: config.server,
