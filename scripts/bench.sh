@@ -1,19 +1,43 @@
 #!/usr/bin/env bash
-# Delivery benchmark. Starts nginx on loopback as the sink, measures the sink's own ceiling with
-# wrk, then pushes N messages through the webhook plugin and Herald's libcurl engine to the same
-# sink, and prints Herald's figures next to the ceiling, all measured in this one run.
+# Herald's benchmarks, release build, every figure next to a baseline measured in the same run.
 #
-#   scripts/bench.sh [COUNT] [CONCURRENCY]      # defaults: 20000 messages, 64 in flight
+#   scripts/bench.sh                                 # both of the below, one after the other
+#   scripts/bench.sh deliver [COUNT] [CONCURRENCY]   # the delivery engine alone (20000 messages, 64 in flight)
+#   scripts/bench.sh serve [ALERTS] [CONCURRENCY]    # herald serve end to end (scripts/bench-serve.sh:
+#                                                    # 20000 alerts over 64 connections, paced 100/s, scheduler cost)
+#   scripts/bench.sh [COUNT] [CONCURRENCY]           # = deliver (the original form)
+#
+# HERALD_SCRATCH=DIR builds in DIR instead of .build (plugins go to DIR/herald-plugins).
+#
+# deliver: starts nginx on loopback as the sink, measures the sink's own ceiling with wrk, then
+# pushes N messages through the webhook plugin and Herald's libcurl engine to the same sink, and
+# prints Herald's figures next to the ceiling, all measured in this one run.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
-count="${1:-20000}"
-concurrency="${2:-64}"
+mode=deliver
+case "${1:-}" in
+    deliver | serve) mode="$1"; shift ;;
+    "") mode=all ;;
+esac
+scratch="${HERALD_SCRATCH:-$repo/.build}"
 
 scripts/setup.sh --bench
-swift build -c release --product herald >/dev/null
-scripts/build-plugins.sh >/dev/null
-herald="$(swift build -c release --show-bin-path)/herald"
+swift build -c release --product herald --scratch-path "$scratch" >/dev/null
+scripts/build-plugins.sh "$scratch/herald-plugins" >/dev/null
+herald="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/herald"
+export HERALD_BIN="$herald" HERALD_SCRATCH="$scratch"
+
+if [[ "$mode" == serve ]]; then
+    exec "$repo/scripts/bench-serve.sh" "$@"
+fi
+if [[ "$mode" == all ]]; then
+    "$0" deliver
+    echo
+    exec "$repo/scripts/bench-serve.sh"
+fi
+count="${1:-20000}"
+concurrency="${2:-64}"
 
 work="$(mktemp -d)"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -45,7 +69,7 @@ echo "==> sink ceiling: wrk -t1 -c$concurrency -d5s against nginx on 127.0.0.1:$
 ceiling="$(wrk -t1 -c"$concurrency" -d5s -s "$work/post.lua" "http://127.0.0.1:$port/hook" | awk '/Requests\/sec/ {print $2}')"
 
 cat >"$work/herald.yaml" <<CONF
-plugin_dirs: [$repo/.build/herald-plugins]
+plugin_dirs: [$scratch/herald-plugins]
 integrations:
   - name: bench
     plugin: webhook

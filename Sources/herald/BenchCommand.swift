@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import HeraldCore
+import HeraldHTTP
 import HeraldPluginHost
+import HeraldStore
 
 extension Herald {
     /// The delivery half of scripts/bench.sh: pushes N messages through an integration and prints
@@ -105,5 +107,81 @@ extension Herald {
                 print("\(id.padding(toLength: 10, withPad: " ", startingAt: 0)) \(String(format: "%7.2f", micros)) µs per prepare")
             }
         }
+    }
+}
+
+extension Herald {
+    /// The scheduler-cost half of `scripts/bench.sh serve`: fills a fresh store with N open
+    /// incidents whose timers are all in the future (one transaction), then times the passes the
+    /// dispatcher's loop makes when nothing is due. Run it at 1k and 100k: O(due) means the same time.
+    struct BenchTimers: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "bench-timers", abstract: "Benchmark: one idle scheduler pass with N open incidents with future timers.",
+            shouldDisplay: false)
+        @Option(help: "Where to create the store (must not exist).") var store: String
+        @Option var incidents = 100_000
+        @Option var passes = 500
+
+        func run() async throws {
+            bootstrapLogging(verbose: false)
+            guard !FileManager.default.fileExists(atPath: store) else { throw CLIError("\(store) exists already") }
+            let db = try SQLiteStore(path: store)
+            let count = incidents
+            let now = Date()
+            let fillStart = ContinuousClock.now
+            try await db.write { tx in
+                for n in 0..<count {
+                    let id = "inc_bench\(n)"
+                    let incident = Incident(id: id, number: Int64(n + 1), dedupKey: "bench-\(n)", service: "default", title: "Benchmark alert \(n)",
+                                            description: "", severity: .critical, status: .triggered, labels: ["host": "host-\(n % 50)"],
+                                            alertCount: 1, createdAt: now, updatedAt: now, acknowledgedBy: [], rule: "bench", level: 0,
+                                            escalationGeneration: 1)
+                    try tx.insert(incident)
+                    // What an escalating incident holds: a delivered page, a repeat and an escalation due later.
+                    var page = OutboxEntry(idempotencyKey: "\(id):bench", incidentID: id, integration: "sink", event: .fire, level: 0, createdAt: now)
+                    page.state = .delivered
+                    page.attempts = 1
+                    page.deliveredAt = now
+                    try tx.enqueue(page)
+                    let later = now.addingTimeInterval(600 + Double(n % 3600))
+                    try tx.insert(EscalationTimer(incidentID: id, kind: .repeatLevel, dueAt: later, level: 0, remaining: 1, generation: 1))
+                    try tx.insert(EscalationTimer(incidentID: id, kind: .escalate, dueAt: later.addingTimeInterval(900), level: 0, generation: 1))
+                }
+            }
+            let fillSeconds = seconds(fillStart.duration(to: .now))
+            let service = IncidentService(store: db, policy: EscalationPolicy(), targets: [:])
+            let deliverer = Deliverer(engine: TransferEngine())
+            let dispatcher = Dispatcher(service: service, integrations: [:], deliverer: deliverer, signer: nil)
+
+            func time(_ body: () async throws -> Void) async rethrows -> (p50: Double, p99: Double) {
+                for _ in 0..<min(50, passes) { try await body() }  // warm up caches and statements
+                var samples: [Double] = []
+                for _ in 0..<passes {
+                    let t0 = ContinuousClock.now
+                    try await body()
+                    samples.append(seconds(t0.duration(to: .now)) * 1e6)
+                }
+                samples.sort()
+                return (samples[samples.count / 2], samples[min(samples.count - 1, samples.count * 99 / 100)])
+            }
+            // The timer pass alone, and everything the run loop does when nothing is due.
+            let timers = try await time { _ = try await service.fireDueTimers() }
+            let pass = try await time {
+                _ = try await service.fireDueTimers()
+                _ = try await dispatcher.dispatchDue()
+                _ = try await db.read { try $0.queueDepth() }
+                _ = try await db.read { try $0.nextWakeUp() }
+            }
+            let open = try await db.read { try $0.openIncidentCount() }
+            let figures: [String: Any] = [
+                "incidents": open, "fill_seconds": fillSeconds, "passes": passes,
+                "timer_pass_p50_us": timers.p50, "timer_pass_p99_us": timers.p99,
+                "idle_pass_p50_us": pass.p50, "idle_pass_p99_us": pass.p99,
+            ]
+            let data = try JSONSerialization.data(withJSONObject: figures, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        }
+
+        private func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
     }
 }
