@@ -2,12 +2,14 @@ import Foundation
 import GRDB
 import HeraldCore
 import HeraldPluginHost
+import Synchronization
 
 /// The embedded store: one SQLite file in WAL mode through GRDB. Writes are serialised by
 /// GRDB's writer; reads run concurrently on snapshots. Times are stored as Unix seconds (REAL)
 /// so due-time queries use plain indexes.
 public final class SQLiteStore: IncidentStore {
     let db: any DatabaseWriter
+    let committer: GroupCommit
 
     /// Opens (creating if needed) the store at `path` and migrates it to the current schema.
     public init(path: String) throws {
@@ -21,6 +23,7 @@ public final class SQLiteStore: IncidentStore {
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         db = try DatabasePool(path: path, configuration: configuration)
+        committer = GroupCommit(writer: db)
         try Self.migrator.migrate(db)
     }
 
@@ -29,6 +32,7 @@ public final class SQLiteStore: IncidentStore {
 
     init(queue: DatabaseQueue) throws {
         db = queue
+        committer = GroupCommit(writer: db)
         try Self.migrator.migrate(db)
     }
 
@@ -127,12 +131,109 @@ public final class SQLiteStore: IncidentStore {
         return migrator
     }
 
+    /// Concurrent writes share one transaction, so one commit (one fsync) covers all of them:
+    /// see `GroupCommit`. Each body is still all-or-nothing, and this returns only once its
+    /// changes are committed.
     public func write<T: Sendable>(_ body: @Sendable (any StoreTransaction) throws -> T) async throws -> T {
-        try await db.write { db in try body(Transaction(db: db)) }
+        try await withoutActuallyEscaping(body) { body in
+            // The job holds the body only in `slot`, which `finish` empties before the caller
+            // resumes: the closure does not outlive this call (the runtime checks).
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                let slot = Mutex<(@Sendable (any StoreTransaction) throws -> T)?>(body)
+                let result = Mutex<Result<T, any Error>?>(nil)
+                committer.submit(GroupCommit.Job(
+                    run: { db in
+                        do {
+                            guard let body = slot.withLock({ $0 }) else { throw CancellationError() }
+                            var value: T?
+                            try db.inSavepoint {
+                                value = try body(Transaction(db: db))
+                                return .commit
+                            }
+                            result.withLock { $0 = .success(value!) }
+                            return nil
+                        } catch {
+                            result.withLock { $0 = .failure(error) }
+                            return error
+                        }
+                    },
+                    finish: { batchError in
+                        slot.withLock { $0 = nil }
+                        let outcome = result.withLock { $0 }
+                        switch (outcome, batchError) {
+                        case (.failure(let error)?, _): continuation.resume(throwing: error)
+                        case (_, let error?): continuation.resume(throwing: error)
+                        case (.success(let value)?, nil): continuation.resume(returning: value)
+                        case (nil, nil): continuation.resume(throwing: DatabaseError(resultCode: .SQLITE_ABORT, message: "write was not run"))
+                        }
+                    }))
+            }
+        }
     }
 
     public func read<T: Sendable>(_ body: @Sendable (any StoreReader) throws -> T) async throws -> T {
         try await db.read { db in try body(Transaction(db: db)) }
+    }
+}
+
+/// Group commit. With synchronous=FULL every commit costs an fsync, so committing each write on
+/// its own caps Herald at one alert (or one delivery record) per fsync. Instead, writes queue up
+/// while a commit is in progress, and the next commit takes all of them: one `BEGIN IMMEDIATE`,
+/// each write in its own savepoint (a write that throws rolls back only its own changes), one
+/// `COMMIT`, then every caller resumes. Callers still see their write as one atomic transaction,
+/// run in submission order after the ones before it, and durable before `write` returns; if the
+/// commit fails, every write of the batch fails.
+final class GroupCommit: Sendable {
+    final class Job: Sendable {
+        /// Runs the write in a savepoint; returns the error it threw, if any.
+        let run: @Sendable (Database) -> (any Error)?
+        /// Resumes the caller once the batch committed, or with the batch's error.
+        let finish: @Sendable ((any Error)?) -> Void
+        init(run: @escaping @Sendable (Database) -> (any Error)?, finish: @escaping @Sendable ((any Error)?) -> Void) {
+            self.run = run
+            self.finish = finish
+        }
+    }
+
+    let writer: any DatabaseWriter
+    private let queue = Mutex<(jobs: [Job], draining: Bool)>(([], false))
+
+    init(writer: any DatabaseWriter) { self.writer = writer }
+
+    func submit(_ job: Job) {
+        let start = queue.withLock { q -> Bool in
+            q.jobs.append(job)
+            if q.draining { return false }
+            q.draining = true
+            return true
+        }
+        if start { writer.asyncWriteWithoutTransaction { db in self.drain(db) } }
+    }
+
+    /// On the writer's queue: commits batches until nothing is waiting.
+    private func drain(_ db: Database) {
+        while true {
+            let batch = queue.withLock { q -> [Job] in
+                if q.jobs.isEmpty { q.draining = false }
+                defer { q.jobs = [] }
+                return q.jobs
+            }
+            if batch.isEmpty { return }
+            var failure: (any Error)?
+            do {
+                try db.beginTransaction(.immediate)
+                for job in batch {
+                    // An error SQLite answers by rolling back the whole transaction (I/O, full
+                    // disk) takes the writes before it in the batch with it: fail them all.
+                    if let error = job.run(db), !db.isInsideTransaction { throw error }
+                }
+                try db.commit()
+            } catch {
+                failure = error
+                if db.isInsideTransaction { try? db.rollback() }
+            }
+            for job in batch { job.finish(failure) }
+        }
     }
 }
 
@@ -143,11 +244,11 @@ struct Transaction: StoreTransaction {
     // MARK: Incidents
 
     func incident(id: String) throws -> Incident? {
-        try Row.fetchOne(db, sql: "SELECT * FROM incident WHERE id = ?", arguments: [id]).map(Self.incident)
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM incident WHERE id = ?"), arguments: [id]).map(Self.incident)
     }
 
     func openIncident(dedupKey: String) throws -> Incident? {
-        try Row.fetchOne(db, sql: "SELECT * FROM incident WHERE dedup_key = ? AND status IN ('triggered', 'acknowledged')",
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM incident WHERE dedup_key = ? AND status IN ('triggered', 'acknowledged')"),
                          arguments: [dedupKey]).map(Self.incident)
     }
 
@@ -164,26 +265,26 @@ struct Transaction: StoreTransaction {
     }
 
     func nextIncidentNumber() throws -> Int64 {
-        (try Int64.fetchOne(db, sql: "SELECT MAX(number) FROM incident") ?? 0) + 1
+        (try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(number) FROM incident")) ?? 0) + 1
     }
 
     func insert(_ i: Incident) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO incident (id, number, dedup_key, service, title, description, severity, status, labels, alert_count,
                 created_at, updated_at, acknowledged_at, resolved_at, closed_at, snoozed_until, acknowledged_by, rule, level, generation)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: Self.arguments(i))
+            """).execute(arguments: Self.arguments(i))
     }
 
     func update(_ i: Incident) throws {
         var arguments = Self.arguments(i)
         _ = arguments.append(contentsOf: [i.id])
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             UPDATE incident SET id = ?, number = ?, dedup_key = ?, service = ?, title = ?, description = ?, severity = ?, status = ?,
                 labels = ?, alert_count = ?, created_at = ?, updated_at = ?, acknowledged_at = ?, resolved_at = ?, closed_at = ?,
                 snoozed_until = ?, acknowledged_by = ?, rule = ?, level = ?, generation = ?
             WHERE id = ?
-            """, arguments: arguments)
+            """).execute(arguments: arguments)
     }
 
     static func arguments(_ i: Incident) -> StatementArguments {
@@ -204,24 +305,24 @@ struct Transaction: StoreTransaction {
     }
 
     func openIncidentCount() throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM incident WHERE status IN ('triggered', 'acknowledged')") ?? 0
+        try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM incident WHERE status IN ('triggered', 'acknowledged')")) ?? 0
     }
 
     // MARK: Alerts and timeline
 
     func recordAlert(_ event: AlertEvent, incidentID: String, at: Date) throws {
-        try db.execute(sql: "INSERT INTO alert (incident_id, received_at, action, source, title, severity, labels) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       arguments: [incidentID, Self.seconds(at), event.action.rawValue, event.source, event.title, event.severity.description,
-                                   Self.json(event.labels)])
+        try db.cachedStatement(sql: "INSERT INTO alert (incident_id, received_at, action, source, title, severity, labels) VALUES (?, ?, ?, ?, ?, ?, ?)").execute(
+            arguments: [incidentID, Self.seconds(at), event.action.rawValue, event.source, event.title, event.severity.description,
+                        Self.json(event.labels)])
     }
 
     func append(_ entry: TimelineEntry) throws {
-        try db.execute(sql: "INSERT INTO timeline (incident_id, at, kind, actor, detail) VALUES (?, ?, ?, ?, ?)",
-                       arguments: [entry.incidentID, Self.seconds(entry.at), entry.kind, entry.actor, entry.detail])
+        try db.cachedStatement(sql: "INSERT INTO timeline (incident_id, at, kind, actor, detail) VALUES (?, ?, ?, ?, ?)").execute(
+            arguments: [entry.incidentID, Self.seconds(entry.at), entry.kind, entry.actor, entry.detail])
     }
 
     func timeline(incidentID: String) throws -> [TimelineEntry] {
-        try Row.fetchAll(db, sql: "SELECT * FROM timeline WHERE incident_id = ? ORDER BY id", arguments: [incidentID]).map {
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM timeline WHERE incident_id = ? ORDER BY id"), arguments: [incidentID]).map {
             TimelineEntry(incidentID: $0["incident_id"], at: Self.date($0["at"]), kind: $0["kind"], actor: $0["actor"], detail: $0["detail"])
         }
     }
@@ -229,11 +330,11 @@ struct Transaction: StoreTransaction {
     // MARK: Outbox
 
     func enqueue(_ n: OutboxEntry) throws -> Bool {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO notification (idempotency_key, incident_id, integration, recipient, member, event, level, state, attempts,
                 created_at, next_attempt_at, lease_until, delivered_at, last_error, provider_id, merged_into, notes)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [n.idempotencyKey, n.incidentID, n.integration, n.recipient, n.member, n.event.description, n.level,
+            """).execute(arguments: [n.idempotencyKey, n.incidentID, n.integration, n.recipient, n.member, n.event.description, n.level,
                              n.state.rawValue, n.attempts, Self.seconds(n.createdAt), Self.seconds(n.nextAttemptAt), Self.seconds(n.leaseUntil),
                              Self.seconds(n.deliveredAt), n.lastError, n.providerID, n.mergedInto, n.notes])
         return db.changesCount > 0
@@ -241,37 +342,37 @@ struct Transaction: StoreTransaction {
 
     func update(_ n: OutboxEntry) throws {
         guard let id = n.id else { return }
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             UPDATE notification SET state = ?, attempts = ?, next_attempt_at = ?, lease_until = ?, delivered_at = ?, last_error = ?,
                 provider_id = ?, merged_into = ?, notes = ? WHERE id = ?
-            """, arguments: [n.state.rawValue, n.attempts, Self.seconds(n.nextAttemptAt), Self.seconds(n.leaseUntil), Self.seconds(n.deliveredAt),
+            """).execute(arguments: [n.state.rawValue, n.attempts, Self.seconds(n.nextAttemptAt), Self.seconds(n.leaseUntil), Self.seconds(n.deliveredAt),
                              n.lastError, n.providerID, n.mergedInto, n.notes, id])
     }
 
     func notifications(incidentID: String) throws -> [OutboxEntry] {
-        try Row.fetchAll(db, sql: "SELECT * FROM notification WHERE incident_id = ? ORDER BY id", arguments: [incidentID]).map(Self.notification)
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM notification WHERE incident_id = ? ORDER BY id"), arguments: [incidentID]).map(Self.notification)
     }
 
     func notification(id: Int64) throws -> OutboxEntry? {
-        try Row.fetchOne(db, sql: "SELECT * FROM notification WHERE id = ?", arguments: [id]).map(Self.notification)
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM notification WHERE id = ?"), arguments: [id]).map(Self.notification)
     }
 
     func cancelPendingNotifications(incidentID: String, reason: String) throws -> Int {
-        try db.execute(sql: "UPDATE notification SET state = 'cancelled', last_error = ? WHERE incident_id = ? AND state = 'pending'",
-                       arguments: [reason, incidentID])
+        try db.cachedStatement(sql: "UPDATE notification SET state = 'cancelled', last_error = ? WHERE incident_id = ? AND state = 'pending'").execute(
+            arguments: [reason, incidentID])
         return db.changesCount
     }
 
     func leaseNotifications(now: Date, leaseUntil: Date, limit: Int) throws -> [OutboxEntry] {
         let t = Self.seconds(now)
         // Two index range scans: due pending rows, and leases that ran out (a crashed dispatcher).
-        let ids = try Int64.fetchAll(db, sql: """
+        let ids = try Int64.fetchAll(db.cachedStatement(sql: """
             SELECT id FROM (
                 SELECT id, next_attempt_at AS due FROM notification WHERE state = 'pending' AND next_attempt_at <= ?
                 UNION ALL
                 SELECT id, lease_until AS due FROM notification WHERE state = 'leased' AND lease_until <= ?
             ) ORDER BY due LIMIT ?
-            """, arguments: [t, t, limit])
+            """), arguments: [t, t, limit])
         guard !ids.isEmpty else { return [] }
         let list = ids.map(String.init).joined(separator: ",")
         try db.execute(sql: "UPDATE notification SET state = 'leased', lease_until = ? WHERE id IN (\(list))", arguments: [Self.seconds(leaseUntil)])
@@ -279,7 +380,11 @@ struct Transaction: StoreTransaction {
     }
 
     func queueDepth() throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM notification WHERE state IN ('pending', 'leased')") ?? 0
+        // Two counts over the partial indexes: O(queue). `state IN (...)` scans the whole table,
+        // delivered history included, and the dispatcher asks after every pass.
+        try Int.fetchOne(db.cachedStatement(sql: """
+            SELECT (SELECT COUNT(*) FROM notification WHERE state = 'pending') + (SELECT COUNT(*) FROM notification WHERE state = 'leased')
+            """)) ?? 0
     }
 
     static func notification(_ row: Row) -> OutboxEntry {
@@ -302,12 +407,12 @@ struct Transaction: StoreTransaction {
     // MARK: Timers
 
     func insert(_ timer: EscalationTimer) throws {
-        try db.execute(sql: "INSERT INTO timer (incident_id, kind, due_at, level, remaining, generation) VALUES (?, ?, ?, ?, ?, ?)",
-                       arguments: [timer.incidentID, timer.kind.rawValue, Self.seconds(timer.dueAt), timer.level, timer.remaining, timer.generation])
+        try db.cachedStatement(sql: "INSERT INTO timer (incident_id, kind, due_at, level, remaining, generation) VALUES (?, ?, ?, ?, ?, ?)").execute(
+            arguments: [timer.incidentID, timer.kind.rawValue, Self.seconds(timer.dueAt), timer.level, timer.remaining, timer.generation])
     }
 
     func deleteTimer(id: Int64) throws -> Bool {
-        try db.execute(sql: "DELETE FROM timer WHERE id = ?", arguments: [id])
+        try db.cachedStatement(sql: "DELETE FROM timer WHERE id = ?").execute(arguments: [id])
         return db.changesCount > 0
     }
 
@@ -317,13 +422,13 @@ struct Transaction: StoreTransaction {
             let list = kinds.map { "'\($0.rawValue)'" }.joined(separator: ",")
             try db.execute(sql: "DELETE FROM timer WHERE incident_id = ? AND kind IN (\(list))", arguments: [incidentID])
         } else {
-            try db.execute(sql: "DELETE FROM timer WHERE incident_id = ?", arguments: [incidentID])
+            try db.cachedStatement(sql: "DELETE FROM timer WHERE incident_id = ?").execute(arguments: [incidentID])
         }
         return db.changesCount
     }
 
     func dueTimers(now: Date, limit: Int) throws -> [EscalationTimer] {
-        try Row.fetchAll(db, sql: "SELECT * FROM timer WHERE due_at <= ? ORDER BY due_at LIMIT ?", arguments: [Self.seconds(now), limit]).map { row in
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM timer WHERE due_at <= ? ORDER BY due_at LIMIT ?"), arguments: [Self.seconds(now), limit]).map { row in
             var timer = EscalationTimer(incidentID: row["incident_id"], kind: EscalationTimer.Kind(rawValue: row["kind"]) ?? .escalate,
                                         dueAt: Self.date(row["due_at"]), level: row["level"], remaining: row["remaining"], generation: row["generation"])
             timer.id = row["id"]
@@ -332,9 +437,9 @@ struct Transaction: StoreTransaction {
     }
 
     func nextWakeUp() throws -> Date? {
-        let timer = try Double.fetchOne(db, sql: "SELECT MIN(due_at) FROM timer")
-        let pending = try Double.fetchOne(db, sql: "SELECT MIN(next_attempt_at) FROM notification WHERE state = 'pending'")
-        let lease = try Double.fetchOne(db, sql: "SELECT MIN(lease_until) FROM notification WHERE state = 'leased'")
+        let timer = try Double.fetchOne(db.cachedStatement(sql: "SELECT MIN(due_at) FROM timer"))
+        let pending = try Double.fetchOne(db.cachedStatement(sql: "SELECT MIN(next_attempt_at) FROM notification WHERE state = 'pending'"))
+        let lease = try Double.fetchOne(db.cachedStatement(sql: "SELECT MIN(lease_until) FROM notification WHERE state = 'leased'"))
         return [timer, pending, lease].compactMap { $0 }.min().map(Self.date)
     }
 
@@ -342,8 +447,8 @@ struct Transaction: StoreTransaction {
 
     func useLinkNonce(_ nonce: String, expiresAt: Date, now: Date) throws -> Bool {
         // Forget nonces of links that cannot verify any more: they are refused by time anyway.
-        try db.execute(sql: "DELETE FROM link_nonce WHERE expires_at < ?", arguments: [Self.seconds(now)])
-        try db.execute(sql: "INSERT OR IGNORE INTO link_nonce (nonce, expires_at) VALUES (?, ?)", arguments: [nonce, Self.seconds(expiresAt)])
+        try db.cachedStatement(sql: "DELETE FROM link_nonce WHERE expires_at < ?").execute(arguments: [Self.seconds(now)])
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO link_nonce (nonce, expires_at) VALUES (?, ?)").execute(arguments: [nonce, Self.seconds(expiresAt)])
         return db.changesCount > 0
     }
 
@@ -355,13 +460,18 @@ struct Transaction: StoreTransaction {
     static func optionalDate(_ seconds: Double?) -> Date? { seconds.map(date) }
 
     static func json<T: Encodable>(_ value: T) -> String {
+        // Most incidents have no acknowledgers yet, and many alerts no labels.
+        if let map = value as? [String: String], map.isEmpty { return "{}" }
+        if let list = value as? [String], list.isEmpty { return "[]" }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         return (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? "null"
     }
 
     static func decode<T: Decodable>(_ text: String) -> T? {
-        try? JSONDecoder().decode(T.self, from: Data(text.utf8))
+        if text == "{}", let empty = [String: String]() as? T { return empty }
+        if text == "[]", let empty = [String]() as? T { return empty }
+        return try? JSONDecoder().decode(T.self, from: Data(text.utf8))
     }
 }
 
@@ -374,6 +484,9 @@ extension SQLiteStore {
             }
             return [
                 "dueTimers": try plan("SELECT * FROM timer WHERE due_at <= 0 ORDER BY due_at LIMIT 10"),
+                "queueDepth": try plan("""
+                    SELECT (SELECT COUNT(*) FROM notification WHERE state = 'pending') + (SELECT COUNT(*) FROM notification WHERE state = 'leased')
+                    """),
                 "lease": try plan("""
                     SELECT id FROM (SELECT id, next_attempt_at AS due FROM notification WHERE state = 'pending' AND next_attempt_at <= 0
                     UNION ALL SELECT id, lease_until AS due FROM notification WHERE state = 'leased' AND lease_until <= 0) ORDER BY due LIMIT 10
