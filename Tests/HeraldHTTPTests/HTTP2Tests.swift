@@ -77,7 +77,7 @@ struct HTTP2Tests {
             nginx.standardError = FileHandle.nullDevice
             try nginx.run()
             // Someone else may own the port: nginx then exits right after failing to bind.
-            if await waitForListener(port: port) {
+            if await waitForListener(port: port, timeout: 20) {
                 try? await Task.sleep(for: .milliseconds(100))
                 if nginx.isRunning { return (nginx, port) }
             }

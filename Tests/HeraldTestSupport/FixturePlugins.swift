@@ -27,9 +27,13 @@ public enum Fixtures {
         let dir = "\(workDirectory)/\(name)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let library = "\(dir)/\(name).so"
+        // Tests running in parallel may build the same variant at once: each compiles to its own
+        // file and renames it into place, so nobody ever loads a half-written library.
+        let partial = "\(library).\(UUID().uuidString)"
         let args = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fPIC", "-shared", "-fvisibility=hidden",
-                    "-I", repositoryRoot + "/include"] + defines.map { "-D\($0)" } + [source, "-o", library] + extraFlags
+                    "-I", repositoryRoot + "/include"] + defines.map { "-D\($0)" } + [source, "-o", partial] + extraFlags
         try run("/usr/bin/env", ["cc"] + args)
+        guard rename(partial, library) == 0 else { throw BuildError(description: "cannot rename \(partial) to \(library): errno \(errno)") }
         if writeManifest {
             try manifest(id: id, version: version, library: "\(name).so").write(toFile: "\(dir)/manifest.json", atomically: true, encoding: .utf8)
         }
