@@ -94,6 +94,7 @@ extension Herald {
             var message = ConformanceCheck.sampleMessages(sizeLimit: nil, unit: .bytes)[0].1
             message.body = "CPU above 90% on host-7 for 5 minutes"
             let prepared = PreparedMessage(message)
+            let width = registry.plugins.keys.map(\.count).max() ?? 10
             for id in registry.plugins.keys.sorted() {
                 let plugin = registry.plugins[id]!
                 let config = ConformanceCheck.sampleConfig(for: plugin.descriptor.configSchema.root)
@@ -104,7 +105,7 @@ extension Herald {
                 for _ in 0..<iterations { _ = instance.prepare(prepared) }
                 let d = started.duration(to: .now).components
                 let micros = (Double(d.seconds) * 1e6 + Double(d.attoseconds) / 1e12) / Double(iterations)
-                print("\(id.padding(toLength: 10, withPad: " ", startingAt: 0)) \(String(format: "%7.2f", micros)) µs per prepare")
+                print("\(id.padding(toLength: width, withPad: " ", startingAt: 0)) \(String(format: "%7.2f", micros)) µs per prepare")
             }
         }
     }
