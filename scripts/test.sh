@@ -21,6 +21,10 @@ fi
 export HERALD_PYTHON="$venv/bin/python"
 
 swift build --build-tests
+# Every plugin, built once here rather than inside the test process (see BuiltPlugins).
+export HERALD_TEST_PLUGIN_DIR="$repo/.build/test-plugins"
+rm -rf "$HERALD_TEST_PLUGIN_DIR"
+scripts/build-plugins.sh "$HERALD_TEST_PLUGIN_DIR" >/dev/null
 if (($# > 0)); then
     swift test --skip-build "$@"
 else
