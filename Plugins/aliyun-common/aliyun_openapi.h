@@ -49,6 +49,14 @@ typedef struct {
 } aa_params;
 
 /** Adds a parameter (dropped silently past AA_MAX_PARAMS; callers stay far below). Borrows both. */
+/* The KV key remembering a message Alibaba accepted (neither API takes an idempotency key, so a
+ * retry must not send it again): "sent:<idempotency key>". */
+static inline size_t aa_sent_key(const herald_message *m, char *out, size_t cap) {
+    int n = snprintf(out, cap, "sent:%.*s", (int)(m->idempotency_key.len > 200 ? 200 : m->idempotency_key.len),
+                     m->idempotency_key.ptr ? m->idempotency_key.ptr : "");
+    return n > 0 ? (size_t)n : 0;
+}
+
 static inline void aa_add(aa_params *ps, const char *name, herald_str value) {
     if (ps->n < AA_MAX_PARAMS) ps->p[ps->n++] = (aa_param){name, value};
 }

@@ -82,13 +82,6 @@ HK_INSTANCE_CREATE(sms_create, instance, "aliyun-sms", read_config, instance_fre
 
 static void sms_destroy(void *inst) { instance_free(inst); }
 
-/* The KV key remembering a delivered message: "sent:<idempotency key>". */
-static size_t sent_key(const herald_message *m, char *out, size_t cap) {
-    int n = snprintf(out, cap, "sent:%.*s", (int)(m->idempotency_key.len > 200 ? 200 : m->idempotency_key.len),
-                     m->idempotency_key.ptr ? m->idempotency_key.ptr : "");
-    return n > 0 ? (size_t)n : 0;
-}
-
 /* The destination: the message's recipient, else the configured default; cleaned. */
 static int recipient(const instance *in, const herald_message *m, char *out, size_t cap, herald_exchange *ex) {
     const herald_host_api *h = in->host;
@@ -118,7 +111,7 @@ static int32_t sms_prepare(void *inst, const herald_message *m, herald_exchange 
      * already accepted under this idempotency key is not sent again. */
     char key[256], biz[160];
     size_t got = 0;
-    if (m->idempotency_key.len > 0 && h->kv_get(HK_VIEW(key, sent_key(m, key, sizeof key)), (uint8_t *)biz, sizeof biz - 1, &got) == HERALD_OK) {
+    if (m->idempotency_key.len > 0 && h->kv_get(HK_VIEW(key, aa_sent_key(m, key, sizeof key)), (uint8_t *)biz, sizeof biz - 1, &got) == HERALD_OK) {
         h->set_provider_id(ex, HK_VIEW(biz, got));
         return HERALD_OUTCOME_DELIVERED;
     }
@@ -155,7 +148,7 @@ static int32_t sms_on_response(void *inst, const herald_message *m, const herald
     if (r->status >= 200 && r->status <= 299 && a.has_code && strcmp(a.code, "OK") == 0) {
         char key[256];
         const char *id = a.id[0] ? a.id : a.request_id;
-        if (m->idempotency_key.len > 0) h->kv_set(HK_VIEW(key, sent_key(m, key, sizeof key)), HK_VIEW(id, strlen(id)), SENT_TTL_MS);
+        if (m->idempotency_key.len > 0) h->kv_set(HK_VIEW(key, aa_sent_key(m, key, sizeof key)), HK_VIEW(id, strlen(id)), SENT_TTL_MS);
         h->set_provider_id(ex, HK_VIEW(id, strlen(id)));
         return HERALD_OUTCOME_DELIVERED;
     }

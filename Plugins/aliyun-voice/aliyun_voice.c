@@ -129,12 +129,6 @@ static void voice_destroy(void *inst) { instance_free(inst); }
 
 /* ---- calling --------------------------------------------------------------------------------- */
 
-static size_t sent_key(const herald_message *m, char *out, size_t cap) {
-    int n = snprintf(out, cap, "sent:%.*s", (int)(m->idempotency_key.len > 200 ? 200 : m->idempotency_key.len),
-                     m->idempotency_key.ptr ? m->idempotency_key.ptr : "");
-    return n > 0 ? (size_t)n : 0;
-}
-
 /* The callee as IvrCall wants it: a mainland number without country code (+86 / 0086 / 86
  * dropped). 1, or 0 after set_reason. */
 static int callee(const instance *in, const herald_message *m, char *out, size_t cap, herald_exchange *ex) {
@@ -245,7 +239,7 @@ static int32_t voice_prepare(void *inst, const herald_message *m, herald_exchang
     /* A call placed for this delivery already is not placed again on a retry. */
     char key[256], id[160];
     size_t got = 0;
-    if (m->idempotency_key.len > 0 && h->kv_get(HK_VIEW(key, sent_key(m, key, sizeof key)), (uint8_t *)id, sizeof id - 1, &got) == HERALD_OK) {
+    if (m->idempotency_key.len > 0 && h->kv_get(HK_VIEW(key, aa_sent_key(m, key, sizeof key)), (uint8_t *)id, sizeof id - 1, &got) == HERALD_OK) {
         h->set_provider_id(ex, HK_VIEW(id, got));
         return HERALD_OUTCOME_DELIVERED;
     }
@@ -265,7 +259,7 @@ static int32_t voice_on_response(void *inst, const herald_message *m, const hera
         char number[32], key[256];
         const char *id = a.id[0] ? a.id : a.request_id;
         if (a.id[0] && strlen(a.id) <= 160 && callee(in, m, number, sizeof number, ex)) put_record(in, "call:", a.id, number, m->incident_id);
-        if (m->idempotency_key.len > 0) h->kv_set(HK_VIEW(key, sent_key(m, key, sizeof key)), HK_VIEW(id, strlen(id)), in->record_ttl_ms);
+        if (m->idempotency_key.len > 0) h->kv_set(HK_VIEW(key, aa_sent_key(m, key, sizeof key)), HK_VIEW(id, strlen(id)), in->record_ttl_ms);
         h->set_provider_id(ex, HK_VIEW(id, strlen(id)));
         return HERALD_OUTCOME_DELIVERED;
     }
